@@ -1,0 +1,61 @@
+"""Remove what the chosen storage backend does not need, pick its lock file, and print the next steps."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BACKEND = "{{ cookiecutter.storage_backend }}"
+PACKAGE = "{{ cookiecutter.package_name }}"
+HANDOFF = f"src/{PACKAGE}/handoff"
+
+# Files that belong to one backend only; every other backend's are removed.
+BACKEND_FILES = {
+    "shared_fs": [f"{HANDOFF}/shared_fs.py", "tests/handoff/test_shared_fs.py"],
+    "s3": [f"{HANDOFF}/s3.py", "tests/handoff/test_s3.py", "scripts/local_s3.py"],
+    "variables": [f"{HANDOFF}/variables.py", "tests/handoff/test_variables.py"],
+}
+# Files that only some backends use.
+NOT_FOR = {
+    "variables": [f"{HANDOFF}/retention.py", f"{HANDOFF}/__main__.py", "dags/handoff_retention.py", "tests/handoff/test_retention.py"],
+}
+
+
+def remove(path: str) -> None:
+    target = Path(path)
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def main() -> int:
+    for backend, files in BACKEND_FILES.items():
+        if backend != BACKEND:
+            for path in files:
+                remove(path)
+    for path in NOT_FOR.get(BACKEND, []):
+        remove(path)
+    Path(f"requirements/{BACKEND}.lock").replace("requirements.lock")
+    remove("requirements")
+
+    if shutil.which("git") and not Path(".git").exists():
+        # pre-commit (make lint) works on a git repository's files.
+        subprocess.run(["git", "init", "-q"], check=True)
+        subprocess.run(["git", "add", "-A"], check=True)
+
+    print(
+        f"\nCreated {{ cookiecutter.project_slug }} (storage backend: {BACKEND}). Next steps:\n"
+        "  cd {{ cookiecutter.project_slug }}\n"
+        "  make setup   # virtualenv with pinned dependencies, Airflow initialised\n"
+        "  make test    # the project's tests\n"
+        "  make run     # train, evaluate and score once, end to end\n"
+        "  git commit -m 'Initial commit'\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

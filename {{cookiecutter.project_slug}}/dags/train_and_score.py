@@ -1,0 +1,106 @@
+"""
+### Train, evaluate and score a model, handing it between tasks through {{ cookiecutter.storage_backend }}
+
+`train_model` fits a scikit-learn classifier and saves it with the handoff
+library, which returns a small reference (URI, SHA-256, size, run and task).
+Only that reference travels through XCom. `evaluate_model` loads the model
+from storage (verifying its SHA-256 first) and fails the run when the
+held-out accuracy is below the `min_accuracy` param. `score_batch` loads it
+again and scores a batch, saving the predictions next to the model.
+{%- if cookiecutter.storage_backend == "variables" %}
+`delete_run_variables` (a teardown task) deletes the run's Variables when the
+run ends, whether it succeeded or failed.
+{%- endif %}
+
+Heavy imports (scikit-learn, the handoff backends) happen inside the tasks so
+that this file parses fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, dag, task{% if cookiecutter.storage_backend == "variables" %}, teardown{% endif %}
+
+from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="train_and_score",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["ml", "handoff", "{{ cookiecutter.storage_backend }}"],
+    params={
+        "seed": Param(42, type="integer", description="Seed for the data split and the model"),
+        "c": Param(1.0, type="number", exclusiveMinimum=0, description="Inverse regularisation strength"),
+        "min_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Quality gate on the holdout"),
+    },
+    doc_md=__doc__,
+)
+def train_and_score() -> None:
+    @task(multiple_outputs=False)
+    def train_model(params: dict[str, Any]) -> dict[str, Any]:
+        from {{ cookiecutter.package_name }}.handoff import save_model
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+        from {{ cookiecutter.package_name }}.ml.model import train
+
+        splits = load_splits(params["seed"])
+        model = train(splits.x_train, splits.y_train, c=params["c"], seed=params["seed"])
+        return save_model(model)
+
+    @task
+    def evaluate_model(model_ref: dict[str, Any], params: dict[str, Any]) -> float:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from {{ cookiecutter.package_name }}.handoff import load_model
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+        from {{ cookiecutter.package_name }}.ml.model import accuracy
+
+        splits = load_splits(params["seed"])
+        holdout_accuracy = accuracy(load_model(model_ref), splits.x_holdout, splits.y_holdout)
+        print(f"holdout accuracy {holdout_accuracy:.4f} (gate {params['min_accuracy']}) for {model_ref['uri']}")
+        if holdout_accuracy < params["min_accuracy"]:
+            # Fail without retrying: a retry would train the same model again.
+            raise AirflowFailException(f"accuracy {holdout_accuracy:.4f} is below min_accuracy {params['min_accuracy']}")
+        return holdout_accuracy
+
+    @task(multiple_outputs=False)
+    def score_batch(model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]) -> dict[str, Any]:
+        from {{ cookiecutter.package_name }}.handoff import load_model, save_model
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+        from {{ cookiecutter.package_name }}.ml.model import score
+
+        splits = load_splits(params["seed"])
+        predictions = score(load_model(model_ref), splits.x_batch)
+        positives = sum(p["prediction"] for p in predictions)
+        print(f"scored batch {batch_date}: {len(predictions)} rows, {positives} predicted benign")
+        return save_model(
+            {"batch_date": batch_date, "model_sha256": model_ref["sha256"], "holdout_accuracy": holdout_accuracy,
+             "predictions": predictions},
+            name="predictions",
+            fmt="json",
+        )
+{%- if cookiecutter.storage_backend == "variables" %}
+
+    @teardown
+    def delete_run_variables(**context: Any) -> None:
+        from {{ cookiecutter.package_name }}.handoff import default_store
+
+        ti = context["ti"]
+        deleted = default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
+        print(f"deleted {len(deleted)} Variables of run {ti.run_id}")
+{%- endif %}
+
+    model_ref = train_model()
+    holdout_accuracy = evaluate_model(model_ref)
+    {%- raw %}
+    scored = score_batch(model_ref, holdout_accuracy, batch_date="{{ ds }}")
+    {%- endraw %}
+{%- if cookiecutter.storage_backend == "variables" %}
+    [model_ref, holdout_accuracy, scored] >> delete_run_variables()
+{%- endif %}
+
+
+train_and_score()

@@ -1,0 +1,80 @@
+"""A local S3 server over real HTTP (moto's server in its own process), for runs, tests and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import boto3
+
+# Dummy credentials: the local server accepts any.
+ACCESS_KEY, SECRET_KEY, REGION = "local", "local-secret", "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def connection_json(endpoint_url: str) -> str:
+    """The Airflow connection (AIRFLOW_CONN_AWS_DEFAULT) that points at ``endpoint_url``."""
+    extra = {"endpoint_url": endpoint_url, "region_name": REGION}
+    return json.dumps({"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY, "extra": extra})
+
+
+@contextmanager
+def local_s3_server(bucket: str, port: int | None = None, timeout: float = 30.0) -> Iterator[str]:
+    """Start the server, create ``bucket``, yield the endpoint URL; always stop the server."""
+    port = port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"local S3 server on port {port} did not start") from None
+                time.sleep(0.1)
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
+        client.create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def s3_connection(bucket: str) -> Iterator[str]:
+    """Use the configured Airflow connection if there is one, else a local server for the duration."""
+    conn_id = os.environ.get("HANDOFF_AWS_CONN_ID", "aws_default")
+    env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    if os.environ.get(env_name):
+        yield "configured connection " + conn_id
+        return
+    with local_s3_server(bucket) as endpoint:
+        os.environ[env_name] = connection_json(endpoint)
+        try:
+            yield f"local S3 server {endpoint}"
+        finally:
+            del os.environ[env_name]

@@ -1,0 +1,148 @@
+"""The shared core: one base class, each backend implements a few methods.
+
+``save`` serialises straight into the backend's sink through a hashing
+writer (no whole-model byte copy), and returns an ``ArtifactRef``.
+``load`` checks the reference, lets the backend hand over a file whose size
+and SHA-256 were verified, and only then deserialises it: it fails closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from .errors import ArtifactTooLargeError, IntegrityError
+from .formats import get_format
+from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, is_safe_key
+from .reference import ArtifactRef
+from .settings import HandoffSettings
+
+CHUNK_BYTES = 1024 * 1024
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only stream that hashes and counts every byte on its way to ``sink``.
+
+    Past ``limit`` bytes it stops forwarding but keeps counting, so a refusal
+    can name the full size without ever holding or writing the excess.
+    """
+
+    def __init__(self, sink: BinaryIO, limit: int | None = None) -> None:
+        self.sink = sink
+        self.limit = limit
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.size > self.limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        if not self.over_limit:
+            self.sha256.update(view)
+            self.sink.write(view)
+        return len(view)
+
+
+def hash_stream(source: BinaryIO) -> tuple[str, int]:
+    """SHA-256 and size of a stream read in bounded chunks."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := source.read(CHUNK_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def verify(source: BinaryIO, ref: ArtifactRef, where: str) -> None:
+    """Hash ``source`` from the start and compare with ``ref``; rewind on success."""
+    sha256, size = hash_stream(source)
+    if size != ref.size_bytes or sha256 != ref.sha256:
+        raise IntegrityError(
+            f"artifact at {where} does not match its reference (size {size} vs {ref.size_bytes}, "
+            f"sha256 {sha256[:12]}... vs {ref.sha256[:12]}...): it was modified or replaced; refusing to load it"
+        )
+    source.seek(0)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """All artifacts of one DAG run, as retention sees them."""
+
+    dag_id_segment: str
+    run_id_segment: str
+    last_modified: datetime
+    keys: tuple[str, ...]
+
+
+class ArtifactStore(ABC):
+    """Save and load artifacts under run-scoped keys. Subclasses implement the storage side."""
+
+    key_component_chars = MAX_COMPONENT_CHARS
+    max_bytes: int | None = None  # the largest artifact accepted; None means no limit
+
+    def __init__(self, settings: HandoffSettings | None = None) -> None:
+        self.settings = settings or HandoffSettings.from_env()
+
+    # --- the public API -------------------------------------------------
+    def save(self, obj: Any, name: str = "model", *, fmt: str | None = None, scope: RunScope | None = None) -> dict:
+        """Store ``obj`` and return its reference as a dict, ready to return from a task (XCom)."""
+        scope = scope or RunScope.current()
+        serializer = get_format(fmt or self.settings.format, self.settings.skops_trusted)
+        key = artifact_key(scope, name, self.key_component_chars)
+        with self.open_for_write(key) as sink:
+            writer = HashingWriter(sink, self.max_bytes)
+            serializer.dump(obj, writer)
+            if writer.over_limit:  # raised inside the block: the sink is discarded, nothing is stored
+                raise ArtifactTooLargeError(self.too_large_message(writer.size))
+        ref = ArtifactRef.create(self.uri_for(key), writer.sha256.hexdigest(), writer.size, serializer.name, scope)
+        return ref.to_dict()
+
+    def load(self, reference: dict | ArtifactRef) -> Any:
+        """Verify the stored bytes against ``reference`` and deserialise them; fail closed."""
+        ref = ArtifactRef.from_dict(reference)
+        key = self.key_from_uri(ref.uri)
+        serializer = get_format(ref.format, self.settings.skops_trusted)
+        with self.open_verified(key, ref) as source:
+            return serializer.load(source)
+
+    def key_from_uri(self, uri: str) -> str:
+        """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
+        prefix = self.uri_for("")
+        if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :]):
+            raise IntegrityError(f"reference URI {uri!r} does not belong to this store ({prefix}...); refusing to read it")
+        return uri[len(prefix) :]
+
+    # --- what each backend implements ------------------------------------
+    @abstractmethod
+    def uri_for(self, key: str) -> str:
+        """The URI of ``key`` (``uri_for("")`` is the store's own prefix)."""
+
+    @abstractmethod
+    def open_for_write(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A sink that makes the artifact visible atomically on clean exit, and leaves nothing on error."""
+
+    @abstractmethod
+    def open_verified(self, key: str, ref: ArtifactRef) -> AbstractContextManager[BinaryIO]:
+        """A readable, seekable file whose bytes were verified against ``ref`` (use ``verify``)."""
+
+    @abstractmethod
+    def list_runs(self) -> Iterator[StoredRun]:
+        """Every stored run, for retention."""
+
+    @abstractmethod
+    def delete(self, keys: tuple[str, ...]) -> None:
+        """Remove the given artifacts."""
+
+    def too_large_message(self, size: int) -> str:
+        return f"the artifact is {size} bytes, over this store's limit of {self.max_bytes} bytes; nothing was stored"

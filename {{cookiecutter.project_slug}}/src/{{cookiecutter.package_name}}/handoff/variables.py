@@ -1,0 +1,118 @@
+"""``variables``: small artifacts in Airflow Variables, one Variable per run, task try and artifact.
+
+Only for small models and parameters: the serialised size is capped
+(``HANDOFF_VARIABLES_MAX_BYTES``, default 48 KiB) and a larger artifact is
+refused before anything is written. Variables are global and not cleaned up
+by Airflow, so every save also records its key in a per-task index Variable,
+and ``delete_run_artifacts`` (the DAG's teardown task) deletes them all when
+the run ends, whether it succeeded or failed.
+
+Variables can only be written from inside a running task (Task SDK).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
+from .keys import RunScope, artifact_key
+from .reference import ArtifactRef
+from .settings import HandoffSettings, env_int
+from .store import ArtifactStore, StoredRun, verify
+
+DEFAULT_MAX_BYTES = 48 * 1024
+# Airflow's Variable key column holds 250 characters: keep every component short.
+KEY_COMPONENT_CHARS = 44
+INDEX_NAME = "index"
+
+
+class VariablesStore(ArtifactStore):
+    key_component_chars = KEY_COMPONENT_CHARS
+
+    def __init__(self, prefix: str | None = None, settings: HandoffSettings | None = None) -> None:
+        super().__init__(settings)
+        self.prefix = (prefix or os.environ.get("HANDOFF_VARIABLES_PREFIX") or "handoff").strip("/")
+        self.max_bytes = env_int("HANDOFF_VARIABLES_MAX_BYTES", DEFAULT_MAX_BYTES)
+
+    def uri_for(self, key: str) -> str:
+        return f"airflow-variable://{self.variable_key(key)}"
+
+    def variable_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}"
+
+    def index_key(self, key: str) -> str:
+        """The Variable listing every artifact one task saved in one run (all its tries)."""
+        dag, run, task, _try, _name = key.split("/")
+        return self.variable_key(f"{dag}/{run}/{INDEX_NAME}/{task}")
+
+    def too_large_message(self, size: int) -> str:
+        return (
+            f"the serialised artifact is {size} bytes, over the Variables limit of {self.max_bytes} bytes "
+            "(HANDOFF_VARIABLES_MAX_BYTES); nothing was written. Variables are for small models and "
+            "parameters: use the s3 or shared_fs backend for this model"
+        )
+
+    @contextmanager
+    def open_for_write(self, key: str) -> Iterator[BinaryIO]:
+        from airflow.sdk import Variable
+
+        if "%5B" in key.split("/")[2]:  # "task[3]": a mapped task instance, whose index cleanup cannot find
+            raise MisconfiguredError("the variables backend does not support mapped tasks: use s3 or shared_fs")
+        buffer = io.BytesIO()  # bounded: HashingWriter stops forwarding past max_bytes
+        yield buffer
+        index_key = self.index_key(key)
+        recorded = json.loads(Variable.get(index_key, default="[]"))
+        # The index is written first, so a crash between the two writes leaves nothing untracked.
+        if key not in recorded:
+            Variable.set(index_key, json.dumps([*recorded, key]), description="handoff: artifacts of one task")
+        Variable.set(self.variable_key(key), base64.b64encode(buffer.getvalue()).decode("ascii"),
+                     description="handoff artifact; deleted by the run's teardown")
+
+    @contextmanager
+    def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:
+        from airflow.sdk import Variable
+
+        encoded = Variable.get(self.variable_key(key), default=None)
+        if encoded is None:
+            raise ArtifactNotFoundError(
+                f"artifact not found in Variable {self.variable_key(key)!r}: was the run's teardown already run?"
+            )
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise IntegrityError(f"Variable {self.variable_key(key)!r} is not base64: refusing to load it") from None
+        source = io.BytesIO(data)
+        verify(source, ref, f"Variable {self.variable_key(key)!r}")
+        yield source
+
+    def delete_run_artifacts(self, dag_id: str, run_id: str, task_ids: list[str]) -> list[str]:
+        """Delete every artifact the run's tasks recorded, and their indexes. Returns the deleted keys."""
+        from airflow.sdk import Variable
+
+        deleted = []
+        for task_id in task_ids:
+            index_key = self.index_key(artifact_key(RunScope(dag_id, run_id, task_id), INDEX_NAME, KEY_COMPONENT_CHARS))
+            for key in json.loads(Variable.get(index_key, default="[]")):
+                Variable.delete(self.variable_key(key))
+                deleted.append(self.variable_key(key))
+            Variable.delete(index_key)
+        return deleted
+
+    def list_runs(self) -> Iterator[StoredRun]:
+        raise MisconfiguredError(
+            "Variables cannot be listed from a task: the variables backend deletes each run's artifacts in the "
+            "DAG's teardown task instead of by retention"
+        )
+
+    def delete(self, keys: tuple[str, ...]) -> None:
+        from airflow.sdk import Variable
+
+        for key in keys:
+            Variable.delete(self.variable_key(key))

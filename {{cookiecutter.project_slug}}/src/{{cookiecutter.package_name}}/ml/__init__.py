@@ -1,0 +1,1 @@
+"""Training, evaluation and scoring in plain Python: testable without Airflow."""
