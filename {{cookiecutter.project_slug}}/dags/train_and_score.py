@@ -6,7 +6,8 @@ library, which returns a small reference (URI, SHA-256, size, run and task).
 Only that reference travels through XCom. `evaluate_model` loads the model
 from storage (verifying its SHA-256 first) and fails the run when the
 held-out accuracy is below the `min_accuracy` param. `score_batch` loads it
-again and scores a batch, saving the predictions next to the model.
+again and scores a batch, saving the predictions next to the model and
+returning their reference with a short summary.
 {%- if cookiecutter.storage_backend == "variables" %}
 `delete_run_variables` (a teardown task) deletes the run's Variables when the
 run ends, whether it succeeded or failed.
@@ -63,11 +64,15 @@ def train_and_score() -> None:
         print(f"holdout accuracy {holdout_accuracy:.4f} (gate {params['min_accuracy']}) for {model_ref['uri']}")
         if holdout_accuracy < params["min_accuracy"]:
             # Fail without retrying: a retry would train the same model again.
-            raise AirflowFailException(f"accuracy {holdout_accuracy:.4f} is below min_accuracy {params['min_accuracy']}")
+            raise AirflowFailException(
+                f"accuracy {holdout_accuracy:.4f} is below min_accuracy {params['min_accuracy']}"
+            )
         return holdout_accuracy
 
     @task(multiple_outputs=False)
-    def score_batch(model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]) -> dict[str, Any]:
+    def score_batch(
+        model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
         from {{ cookiecutter.package_name }}.handoff import load_model, save_model
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import score
@@ -76,12 +81,17 @@ def train_and_score() -> None:
         predictions = score(load_model(model_ref), splits.x_batch)
         positives = sum(p["prediction"] for p in predictions)
         print(f"scored batch {batch_date}: {len(predictions)} rows, {positives} predicted benign")
-        return save_model(
-            {"batch_date": batch_date, "model_sha256": model_ref["sha256"], "holdout_accuracy": holdout_accuracy,
-             "predictions": predictions},
+        predictions_ref = save_model(
+            {
+                "batch_date": batch_date,
+                "model_sha256": model_ref["sha256"],
+                "holdout_accuracy": holdout_accuracy,
+                "predictions": predictions,
+            },
             name="predictions",
             fmt="json",
         )
+        return {"predictions": predictions_ref, "rows": len(predictions), "predicted_benign": positives}
 {%- if cookiecutter.storage_backend == "variables" %}
 
     @teardown
@@ -95,9 +105,7 @@ def train_and_score() -> None:
 
     model_ref = train_model()
     holdout_accuracy = evaluate_model(model_ref)
-    {%- raw %}
-    scored = score_batch(model_ref, holdout_accuracy, batch_date="{{ ds }}")
-    {%- endraw %}
+    {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ ds }}{% endraw %}")
 {%- if cookiecutter.storage_backend == "variables" %}
     [model_ref, holdout_accuracy, scored] >> delete_run_variables()
 {%- endif %}

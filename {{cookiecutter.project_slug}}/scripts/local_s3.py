@@ -50,7 +50,10 @@ def local_s3_server(bucket: str, port: int | None = None, timeout: float = 30.0)
                     raise RuntimeError(f"local S3 server on port {port} did not start") from None
                 time.sleep(0.1)
         client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
             region_name=REGION,
         )
         client.create_bucket(Bucket=bucket)

@@ -20,9 +20,8 @@ sys.path.insert(0, str(PROJECT))
 @contextlib.contextmanager
 def storage() -> Iterator[str]:
 {%- if cookiecutter.storage_backend == "s3" %}
-    from scripts.local_s3 import s3_connection
-
     from {{ cookiecutter.package_name }}.handoff import default_store
+    from scripts.local_s3 import s3_connection
 
     with s3_connection(default_store().bucket) as where:
         yield where
@@ -64,14 +63,15 @@ def main() -> int:
         state = str(dag_run.state)
         model_ref = xcom_value(dag_run, "train_model")
         accuracy = xcom_value(dag_run, "evaluate_model")
-        scored_ref = xcom_value(dag_run, "score_batch")
+        scored = xcom_value(dag_run, "score_batch")
     print(f"\nrun {dag_run.run_id}: {state}")
     if model_ref:
-        print(f"model:       {model_ref['uri']}\n             sha256 {model_ref['sha256']}, {model_ref['size_bytes']} bytes")
+        print(f"model:       {model_ref['uri']}")
+        print(f"             sha256 {model_ref['sha256']}, {model_ref['size_bytes']} bytes")
     if accuracy is not None:
         print(f"accuracy:    {accuracy:.4f} on the held-out split")
-    if scored_ref:
-        print(f"predictions: {scored_ref['uri']}")
+    if scored:
+        print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
     return 0 if state == "success" else 1
 
 

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     verb = "deleted" if args.apply else "would delete"
     for run in expired:
-        print(f"{verb} {run.dag_id_segment}/{run.run_id_segment} ({len(run.keys)} artifacts, {run.last_modified:%Y-%m-%d %H:%M})")
+        when = f"{run.last_modified:%Y-%m-%d %H:%M}"
+        print(f"{verb} {run.dag_id_segment}/{run.run_id_segment} ({len(run.keys)} artifacts, last written {when})")
     print(f"{verb} {len(expired)} runs" + ("" if args.apply else " (dry run: add --apply to delete)"))
     return 0
 

@@ -8,6 +8,7 @@ segment, and two different values never share a key.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +34,8 @@ def encode_component(value: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
         encoded = "%2E" + encoded[1:]
     if len(encoded) > max_chars:
         digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
-        encoded = encoded[: max_chars - _DIGEST_CHARS - 1] + "~" + digest
+        head = re.sub(r"%[0-9A-F]?$", "", encoded[: max_chars - _DIGEST_CHARS - 1])  # no cut-off escape
+        encoded = head + "~" + digest
     return encoded
 
 

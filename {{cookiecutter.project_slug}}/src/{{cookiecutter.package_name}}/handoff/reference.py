@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import IntegrityError
@@ -31,8 +31,9 @@ class ArtifactRef:
 
     @classmethod
     def create(cls, uri: str, sha256: str, size_bytes: int, fmt: str, scope: RunScope) -> ArtifactRef:
-        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        return cls(uri, sha256, size_bytes, fmt, scope.dag_id, scope.run_id, scope.task_id, scope.try_number, created_at)
+        created_at = datetime.now(UTC).isoformat(timespec="seconds")
+        run = (scope.dag_id, scope.run_id, scope.task_id, scope.try_number)
+        return cls(uri, sha256, size_bytes, fmt, *run, created_at)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

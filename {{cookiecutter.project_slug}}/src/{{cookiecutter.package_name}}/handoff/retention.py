@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from .errors import MisconfiguredError
@@ -10,14 +10,18 @@ from .store import ArtifactStore, StoredRun
 
 
 def select_expired(
-    runs: list[StoredRun], *, older_than_days: float | None = None, keep_last: int | None = None, now: datetime | None = None
+    runs: list[StoredRun],
+    *,
+    older_than_days: float | None = None,
+    keep_last: int | None = None,
+    now: datetime | None = None,
 ) -> list[StoredRun]:
     """The runs a policy removes: a run goes if it is too old OR not among its DAG's newest ``keep_last``."""
     if older_than_days is None and keep_last is None:
         raise MisconfiguredError("a retention policy needs older_than_days, keep_last or both")
     if (older_than_days is not None and older_than_days < 0) or (keep_last is not None and keep_last < 0):
         raise MisconfiguredError("older_than_days and keep_last must not be negative")
-    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=older_than_days or 0)
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days or 0)
     expired = []
     for _dag, dag_runs in groupby(sorted(runs, key=lambda r: r.dag_id_segment), key=lambda r: r.dag_id_segment):
         newest_first = sorted(dag_runs, key=lambda r: r.last_modified, reverse=True)

@@ -84,7 +84,7 @@ class S3Store(ArtifactStore):
             size = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))["ContentLength"]
         if size != ref.size_bytes:  # refuse before downloading anything
             raise IntegrityError(
-                f"artifact at {self.uri_for(key)} is {size} bytes but its reference says {ref.size_bytes}; refusing to load it"
+                f"artifact at {self.uri_for(key)} is {size} bytes, its reference says {ref.size_bytes}: refusing it"
             )
         with tempfile.TemporaryDirectory(prefix="handoff-") as spool_dir:
             spool = Path(spool_dir) / "artifact"

@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -55,8 +55,8 @@ class SharedFsStore(ArtifactStore):
                 yield sink
                 sink.flush()
                 os.fsync(sink.fileno())
-            os.chmod(tmp_name, 0o640)
-            os.replace(tmp_name, final)
+            Path(tmp_name).chmod(0o640)
+            Path(tmp_name).replace(final)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
@@ -70,7 +70,7 @@ class SharedFsStore(ArtifactStore):
     def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:
         path = self.path_for(key)
         if not path.resolve().is_relative_to(self.root):
-            raise IntegrityError(f"artifact path {path} leads outside the handoff root {self.root}; refusing to read it")
+            raise IntegrityError(f"artifact path {path} leads outside the handoff root {self.root}: refusing it")
         try:
             # O_NOFOLLOW: a symlink planted at the key is refused, never followed out of the root.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -96,7 +96,7 @@ class SharedFsStore(ArtifactStore):
                     continue
                 newest = max(p.stat().st_mtime for p in files)
                 keys = tuple(p.relative_to(self.root).as_posix() for p in files)
-                yield StoredRun(dag_dir.name, run_dir.name, datetime.fromtimestamp(newest, timezone.utc), keys)
+                yield StoredRun(dag_dir.name, run_dir.name, datetime.fromtimestamp(newest, UTC), keys)
 
     def delete(self, keys: tuple[str, ...]) -> None:
         for key in keys:

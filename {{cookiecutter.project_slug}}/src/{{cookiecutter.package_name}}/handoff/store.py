@@ -120,7 +120,7 @@ class ArtifactStore(ABC):
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")
         if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :]):
-            raise IntegrityError(f"reference URI {uri!r} does not belong to this store ({prefix}...); refusing to read it")
+            raise IntegrityError(f"reference URI {uri!r} is not in this store ({prefix}...): refusing to read it")
         return uri[len(prefix) :]
 
     # --- what each backend implements ------------------------------------

@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
 from .keys import RunScope, artifact_key
@@ -29,7 +29,8 @@ from .store import ArtifactStore, StoredRun, verify
 
 DEFAULT_MAX_BYTES = 48 * 1024
 # Airflow's Variable key column holds 250 characters: keep every component short.
-KEY_COMPONENT_CHARS = 44
+KEY_COMPONENT_CHARS = 56
+MAX_VARIABLE_KEY_CHARS = 250
 INDEX_NAME = "index"
 
 
@@ -45,7 +46,13 @@ class VariablesStore(ArtifactStore):
         return f"airflow-variable://{self.variable_key(key)}"
 
     def variable_key(self, key: str) -> str:
-        return f"{self.prefix}/{key}"
+        variable_key = f"{self.prefix}/{key}"
+        if len(variable_key) > MAX_VARIABLE_KEY_CHARS:
+            raise MisconfiguredError(
+                f"Variable key {variable_key!r} is longer than Airflow's {MAX_VARIABLE_KEY_CHARS} characters: "
+                "shorten HANDOFF_VARIABLES_PREFIX or the artifact name"
+            )
+        return variable_key
 
     def index_key(self, key: str) -> str:
         """The Variable listing every artifact one task saved in one run (all its tries)."""

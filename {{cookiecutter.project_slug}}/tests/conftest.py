@@ -1,0 +1,75 @@
+"""Test set-up: a private Airflow home with its own SQLite metadata DB, and the storage backend's fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+{%- if cookiecutter.storage_backend == "s3" %}
+from collections.abc import Iterator
+{%- endif %}
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Airflow at a throw-away home before anything imports it, and create its metadata DB."""
+    home = Path(tempfile.mkdtemp(prefix="airflow-test-home-"))
+    os.environ.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+    )
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+
+
+@pytest.fixture(autouse=True)
+def handoff_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty storage root."""
+    root = tmp_path / "models"
+    root.mkdir()
+    monkeypatch.setenv("HANDOFF_ROOT", str(root))
+    return root
+
+
+@pytest.fixture
+def store(handoff_root: Path):
+    from {{ cookiecutter.package_name }}.handoff import Store
+
+    return Store()
+{%- elif cookiecutter.storage_backend == "s3" %}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 server over HTTP (moto's server, in its own process) for the whole session."""
+    from scripts.local_s3 import connection_json, local_s3_server
+
+    from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET
+
+    with local_s3_server(DEFAULT_BUCKET) as endpoint:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = connection_json(endpoint)
+        yield endpoint
+
+
+@pytest.fixture(autouse=True)
+def s3_prefix(s3_endpoint: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test writes under its own prefix of the bucket."""
+    prefix = f"test/{request.node.name}"
+    monkeypatch.setenv("HANDOFF_S3_PREFIX", prefix)
+    return prefix
+
+
+@pytest.fixture
+def store(s3_prefix: str):
+    from {{ cookiecutter.package_name }}.handoff import Store
+
+    return Store()
+{%- endif %}

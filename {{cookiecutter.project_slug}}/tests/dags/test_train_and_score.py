@@ -1,0 +1,77 @@
+"""End to end: the main DAG through ``dag.test()`` against a real metadata DB and the real storage backend.
+
+``dag.test()`` runs every task in this one process: it proves the DAG's logic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from {{ cookiecutter.package_name }}.ml.data import load_splits
+from {{ cookiecutter.package_name }}.ml.model import accuracy, score, train
+from scripts.run_dag import xcom_value
+from tests.conftest import PROJECT
+
+
+@pytest.fixture(scope="module")
+def dag() -> Any:
+    return DagBag(dag_folder=str(PROJECT / "dags")).get_dag("train_and_score")
+{%- if cookiecutter.storage_backend == "variables" %}
+
+
+def handoff_variables() -> list[str]:
+    """Handoff Variables in the metadata DB, read directly with SQL."""
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(session.scalars(select(Variable.key).where(Variable.key.like("handoff/%"))))
+{%- endif %}
+
+
+def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
+    dag_run = dag.test(run_conf={"seed": 7, "c": 0.5})
+    assert dag_run.state == "success"
+
+    model_ref = xcom_value(dag_run, "train_model")
+    assert model_ref["run_id"] == dag_run.run_id and model_ref["task_id"] == "train_model"
+    assert model_ref["format"] == "joblib" and len(model_ref["sha256"]) == 64
+
+    # The same seed and c give the same model: its predictions are what the DAG must have scored.
+    splits = load_splits(7)
+    expected_model = train(splits.x_train, splits.y_train, c=0.5, seed=7)
+    expected = score(expected_model, splits.x_batch)
+    assert accuracy(expected_model, splits.x_batch, splits.y_batch) >= 0.9
+    assert xcom_value(dag_run, "evaluate_model") == pytest.approx(
+        accuracy(expected_model, splits.x_holdout, splits.y_holdout)
+    )
+    scored = xcom_value(dag_run, "score_batch")
+    assert scored["rows"] == len(splits.x_batch)
+    assert scored["predicted_benign"] == sum(p["prediction"] for p in expected)
+{%- if cookiecutter.storage_backend == "variables" %}
+    assert handoff_variables() == [], "the teardown must delete the run's Variables"
+{%- else %}
+
+    from {{ cookiecutter.package_name }}.handoff import load_model
+
+    stored = load_model(scored["predictions"])
+    assert stored["model_sha256"] == model_ref["sha256"]
+    assert stored["predictions"] == expected
+{%- endif %}
+
+
+def test_quality_gate_fails_the_run(dag: Any) -> None:
+    dag_run = dag.test(run_conf={"min_accuracy": 1.0})
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["train_model"] == "success"
+    assert states["evaluate_model"] == "failed"
+    assert states["score_batch"] == "upstream_failed"
+{%- if cookiecutter.storage_backend == "variables" %}
+    assert states["delete_run_variables"] == "success"
+    assert handoff_variables() == [], "a failed run's Variables are deleted too"
+{%- endif %}
