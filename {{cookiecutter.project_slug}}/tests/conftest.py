@@ -39,20 +39,35 @@ def handoff_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture
-def store(handoff_root: Path):
-    from {{ cookiecutter.package_name }}.handoff import Store
+class Backdoor:
+    """Reads and overwrites stored bytes behind the library's back, as an attacker with write access could."""
 
-    return Store()
+    def path(self, ref: dict) -> Path:
+        from {{ cookiecutter.package_name }}.handoff import default_store
+
+        store = default_store()
+        return store.path_for(store.key_from_uri(ref["uri"]))
+
+    def read(self, ref: dict) -> bytes:
+        return self.path(ref).read_bytes()
+
+    def write(self, ref: dict, data: bytes) -> None:
+        path = self.path(ref)
+        path.chmod(0o600)
+        path.write_bytes(data)
+
+
+@pytest.fixture
+def backdoor() -> Backdoor:
+    return Backdoor()
 {%- elif cookiecutter.storage_backend == "s3" %}
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 server over HTTP (moto's server, in its own process) for the whole session."""
-    from scripts.local_s3 import connection_json, local_s3_server
-
     from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET
+    from scripts.local_s3 import connection_json, local_s3_server
 
     with local_s3_server(DEFAULT_BUCKET) as endpoint:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = connection_json(endpoint)
@@ -67,9 +82,25 @@ def s3_prefix(s3_endpoint: str, request: pytest.FixtureRequest, monkeypatch: pyt
     return prefix
 
 
-@pytest.fixture
-def store(s3_prefix: str):
-    from {{ cookiecutter.package_name }}.handoff import Store
+class Backdoor:
+    """Reads and overwrites stored objects behind the library's back, as an attacker with write access could."""
 
-    return Store()
+    def locate(self, ref: dict) -> tuple:
+        from {{ cookiecutter.package_name }}.handoff import default_store
+
+        store = default_store()
+        return store, store.object_key(store.key_from_uri(ref["uri"]))
+
+    def read(self, ref: dict) -> bytes:
+        store, key = self.locate(ref)
+        return store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+
+    def write(self, ref: dict, data: bytes) -> None:
+        store, key = self.locate(ref)
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
+
+
+@pytest.fixture
+def backdoor() -> Backdoor:
+    return Backdoor()
 {%- endif %}

@@ -79,8 +79,11 @@ class VariablesStore(ArtifactStore):
         # The index is written first, so a crash between the two writes leaves nothing untracked.
         if key not in recorded:
             Variable.set(index_key, json.dumps([*recorded, key]), description="handoff: artifacts of one task")
-        Variable.set(self.variable_key(key), base64.b64encode(buffer.getvalue()).decode("ascii"),
-                     description="handoff artifact; deleted by the run's teardown")
+        Variable.set(
+            self.variable_key(key),
+            base64.b64encode(buffer.getvalue()).decode("ascii"),
+            description="handoff artifact; deleted by the run's teardown",
+        )
 
     @contextmanager
     def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:

@@ -1,0 +1,112 @@
+"""What every store guarantees, against the real backend (a real directory, or S3 over HTTP)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.handoff import (
+    ArtifactNotFoundError,
+    IntegrityError,
+    RunScope,
+    default_store,
+    load_model,
+    save_model,
+)
+from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from tests.conftest import PROJECT
+from tests.handoff.payloads import fitted_model, malicious_pickle
+
+SCOPE = RunScope("train_and_score", "manual__2025-01-01T00:00:00+00:00", "train_model", 1)
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "skops"])
+def test_model_round_trip_gives_identical_predictions(fmt: str) -> None:
+    model, rows = fitted_model()
+    ref = save_model(model, fmt=fmt, scope=SCOPE)
+    assert ref["format"] == fmt and ref["run_id"] == SCOPE.run_id and ref["try_number"] == 1
+    np.testing.assert_array_equal(load_model(ref).predict_proba(rows), model.predict_proba(rows))
+
+
+def test_json_round_trip() -> None:
+    params = {"c": 0.5, "features": ["a", "b"], "nested": {"ok": True}}
+    assert load_model(save_model(params, "params", fmt="json", scope=SCOPE)) == params
+
+
+def test_concurrent_runs_never_share_a_key() -> None:
+    refs = [save_model({"run": i}, fmt="json", scope=RunScope("d", f"run {i}/..", "t", 1)) for i in range(3)]
+    assert len({r["uri"] for r in refs}) == 3
+    assert [load_model(r) for r in refs] == [{"run": 0}, {"run": 1}, {"run": 2}]
+
+
+def test_one_flipped_byte_fails_the_integrity_check(backdoor: Any) -> None:
+    model, _ = fitted_model()
+    ref = save_model(model, scope=SCOPE)
+    data = bytearray(backdoor.read(ref))
+    data[len(data) // 2] ^= 0x01
+    backdoor.write(ref, bytes(data))
+    with pytest.raises(IntegrityError, match="does not match"):
+        load_model(ref)
+
+
+def test_a_malicious_pickle_at_the_key_is_never_executed(backdoor: Any, tmp_path: Path) -> None:
+    ref = save_model({"harmless": True}, fmt="json", scope=SCOPE)
+    marker = tmp_path / "pwned"
+    backdoor.write(ref, malicious_pickle(marker))
+    for claimed_format in ("joblib", "json"):
+        with pytest.raises(IntegrityError):
+            load_model({**ref, "format": claimed_format})
+    assert not marker.exists()
+
+
+def test_missing_artifact_is_a_clear_error() -> None:
+    ref = save_model({"a": 1}, fmt="json", scope=SCOPE)
+    missing = {**ref, "uri": ref["uri"].replace("/train_model/", "/other_task/")}
+    with pytest.raises(ArtifactNotFoundError, match="not found"):
+        load_model(missing)
+
+
+@pytest.mark.parametrize(
+    "uri_change",
+    [
+        lambda uri: uri.replace("/train_model/1/", "/train_model/../../../../etc/"),
+        lambda uri: "file:///etc/passwd",
+        lambda uri: "s3://another-bucket/handoff/d/r/t/1/model",
+        lambda uri: uri + "/../../x",
+    ],
+)
+def test_references_outside_the_store_are_refused(uri_change: Any) -> None:
+    ref = save_model({"a": 1}, fmt="json", scope=SCOPE)
+    with pytest.raises(IntegrityError):
+        load_model({**ref, "uri": uri_change(ref["uri"])})
+
+
+def test_save_killed_midway_leaves_nothing_and_a_new_save_succeeds() -> None:
+    scope_args = (SCOPE.dag_id, SCOPE.run_id, SCOPE.task_id, SCOPE.try_number)
+    code = (
+        "import numpy as np\n"
+        "from tests.handoff.payloads import PicklesSlowly\n"
+        "from {{ cookiecutter.package_name }}.handoff import RunScope, save_model\n"
+        f"save_model([np.ones(2_000_000), PicklesSlowly()], scope=RunScope(*{scope_args!r}))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"midway\n"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    store = default_store()
+    unfinished = {
+        **save_model({}, "probe", fmt="json", scope=SCOPE),
+        "uri": store.uri_for(artifact_key(SCOPE, "model")),
+    }
+    with pytest.raises(ArtifactNotFoundError):
+        load_model(unfinished)
+    ref = save_model({"after": "kill"}, fmt="json", scope=SCOPE)
+    assert ref["uri"] == unfinished["uri"] and load_model(ref) == {"after": "kill"}

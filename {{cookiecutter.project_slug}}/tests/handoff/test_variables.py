@@ -1,0 +1,27 @@
+"""variables: the store works only inside tasks, so these tests run a DAG of checks through the
+Task SDK against the real metadata DB, then read the Variable table directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+from tests.dags.test_train_and_score import handoff_variables
+from tests.handoff.variables_checks_dag import MARKER
+
+
+def test_variables_store_inside_a_dag_run() -> None:
+    MARKER.unlink(missing_ok=True)
+    dag_file = Path(__file__).with_name("variables_checks_dag.py")
+    dagbag = DagBag(dag_folder=str(dag_file))
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(dagbag, "dags-folder", None)  # dag.test() runs only serialized DAGs
+    dag_run = dagbag.get_dag("handoff_variables_checks").test()
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == dict.fromkeys(
+        ("round_trip", "oversized_model_is_refused", "tampering_is_detected", "clean_up"), "success"
+    )
+    assert not MARKER.exists(), "the malicious pickle must never run"
+    assert handoff_variables() == [], "clean_up deletes every Variable the run wrote, oversized ones were never written"
