@@ -1,0 +1,39 @@
+# The template's own commands. Every target bootstraps its tooling into .venv first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap test demo lint clean
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+BACKEND ?= shared_fs
+DEMO_DIR := build/demo
+DEMO_PROJECT := $(DEMO_DIR)/model-pipeline
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: $(VENV)/.installed ## (internal) .venv with the template's pinned tooling
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-dev.txt
+	touch $@
+
+test: bootstrap ## The template's whole test suite (bakes every backend; slow tests included)
+	$(BIN)/pytest
+
+demo: bootstrap ## Bake a project into build/demo (BACKEND=shared_fs|s3|variables), set it up, run its DAG
+	rm -rf $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input -o $(DEMO_DIR) . storage_backend=$(BACKEND)
+	$(MAKE) -C $(DEMO_PROJECT) setup run
+	@echo "Demo project ($(BACKEND)): $(CURDIR)/$(DEMO_PROJECT)  (cd there; 'make help' lists its targets)"
+
+lint: bootstrap ## ruff check + ruff format --check on hooks/ and tests/
+	$(BIN)/ruff check hooks tests
+	$(BIN)/ruff format --check hooks tests
+
+clean: ## Remove .venv and build/
+	rm -rf $(VENV) build
