@@ -15,7 +15,11 @@ HANDOFF = f"src/{PACKAGE}/handoff"
 BACKEND_FILES = {
     "shared_fs": [f"{HANDOFF}/shared_fs.py", "tests/handoff/test_shared_fs.py"],
     "s3": [f"{HANDOFF}/s3.py", "tests/handoff/test_s3.py", "scripts/local_s3.py"],
-    "variables": [f"{HANDOFF}/variables.py", "tests/handoff/test_variables.py", "tests/handoff/variables_checks_dag.py"],
+    "variables": [
+        f"{HANDOFF}/variables.py",
+        "tests/handoff/test_variables.py",
+        "tests/handoff/variables_checks_dag.py",
+    ],
 }
 # Files that only some backends use.
 NOT_FOR = {

@@ -62,7 +62,10 @@ def backend_error(value: str) -> str | None:
 
 
 def bucket_error(value: str) -> str | None:
-    rule = "an S3 bucket name is 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+    rule = (
+        "an S3 bucket name is 3-63 lowercase letters, digits, '.' and '-', "
+        "starting and ending with a letter or digit"
+    )
     if not BUCKET_RE.fullmatch(value):
         return rule
     if ".." in value or ".-" in value or "-." in value:
@@ -70,7 +73,9 @@ def bucket_error(value: str) -> str | None:
     if IPV4_RE.fullmatch(value):
         return "an S3 bucket name must not look like an IP address"
     if value.startswith(("xn--", "sthree-")) or value.endswith(("-s3alias", "--ol-s3", "--x-s3")):
-        return "an S3 bucket name must not use the reserved prefixes xn--, sthree- or suffixes -s3alias, --ol-s3, --x-s3"
+        return (
+            "an S3 bucket name must not use the reserved prefixes xn--, sthree- or suffixes -s3alias, --ol-s3, --x-s3"
+        )
     return None
 
 
