@@ -48,4 +48,3 @@ def test_missing_credentials_are_a_clear_error_that_prints_none(monkeypatch: pyt
     with pytest.raises(MisconfiguredError, match="no AWS credentials") as raised:
         S3Store(conn_id="no_creds").save({"a": 1}, fmt="json", scope=SCOPE)
     assert "local-secret" not in str(raised.value)
-
