@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,8 @@ BACKEND_FILES = {
         "tests/handoff/variables_checks_dag.py",
     ],
 }
+# Keys cookiecutter adds to the saved answers that describe this machine, not the project.
+MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout")
 # Files that only some backends use.
 NOT_FOR = {
     # Variables can only be reached from inside a task: the store is tested through DAG runs instead,
@@ -50,6 +53,9 @@ def main() -> int:
                 remove(path)
     for path in NOT_FOR.get(BACKEND, []):
         remove(path)
+    answers_file = Path(".cookiecutter.json")
+    answers = {k: v for k, v in json.loads(answers_file.read_text()).items() if k not in MACHINE_KEYS}
+    answers_file.write_text(json.dumps(answers, indent=2) + "\n")
     Path(f"requirements/{BACKEND}.lock").replace("requirements.lock")
     remove("requirements")
 

@@ -132,6 +132,8 @@ def test_quotes_and_ampersands_survive(bake: Bake, backend: str) -> None:
     answers = json.loads((project / ".cookiecutter.json").read_text())
     assert answers["project_name"] == name
     assert answers["author_name"] == author
+    assert not {"_output_dir", "_repo_dir", "_checkout"} & answers.keys(), "no paths of the baking machine"
+    assert answers["storage_backend"] == backend
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     assert name in meta["description"]
     assert meta["authors"] == [{"name": author}]
