@@ -1,7 +1,7 @@
 # The template's own commands. Every target bootstraps its tooling into .venv first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap test demo lint clean
+.PHONY: help bootstrap test demo lint locks clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +10,7 @@ UV_VERSION := 0.13.9
 BACKEND ?= shared_fs
 DEMO_DIR := build/demo
 DEMO_PROJECT := $(DEMO_DIR)/model-pipeline
+LOCK_DIR := {{cookiecutter.project_slug}}/requirements
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +35,14 @@ demo: bootstrap ## Bake a project into build/demo (BACKEND=shared_fs|s3|variable
 lint: bootstrap ## ruff check + ruff format --check on hooks/ and tests/
 	$(BIN)/ruff check hooks tests
 	$(BIN)/ruff format --check hooks tests
+
+locks: bootstrap ## Re-pin requirements/<backend>.lock of the generated project (after editing its pyproject.toml)
+	for backend in shared_fs s3 variables; do \
+	  rm -rf build/locks/$$backend; \
+	  $(BIN)/cookiecutter --no-input -o build/locks/$$backend . storage_backend=$$backend > /dev/null || exit 1; \
+	  $(BIN)/uv pip compile -q --python-version 3.11 --no-header --no-annotate --extra dev \
+	    build/locks/$$backend/model-pipeline/pyproject.toml -o "$(LOCK_DIR)/$$backend.lock" || exit 1; \
+	done
 
 clean: ## Remove .venv and build/
 	rm -rf $(VENV) build
