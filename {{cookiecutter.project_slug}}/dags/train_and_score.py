@@ -91,7 +91,12 @@ def train_and_score() -> None:
             name="predictions",
             fmt="json",
         )
-        return {"predictions": predictions_ref, "rows": len(predictions), "predicted_benign": positives}
+        return {
+            "predictions": predictions_ref,
+            "model_sha256": model_ref["sha256"],
+            "rows": len(predictions),
+            "predicted_benign": positives,
+        }
 {%- if cookiecutter.storage_backend == "variables" %}
 
     @teardown
@@ -105,7 +110,7 @@ def train_and_score() -> None:
 
     model_ref = train_model()
     holdout_accuracy = evaluate_model(model_ref)
-    {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ ds }}{% endraw %}")
+    {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ dag_run.run_after | ds }}{% endraw %}")
 {%- if cookiecutter.storage_backend == "variables" %}
     [model_ref, holdout_accuracy, scored] >> delete_run_variables()
 {%- endif %}

@@ -1,6 +1,9 @@
-"""Run a DAG of this project once, end to end, and report where the model went and how it scored.
+"""Run a DAG of this project once through a real scheduler and report where the model went and how it scored.
 
-Usage: python scripts/run_dag.py [DAG_ID] [--conf JSON]. Exits non-zero if the run fails.
+Every task runs in its own process (LocalExecutor), so the model can only reach the next task through
+storage. Uses the stack of `make stack` when it is running; otherwise starts a short-lived one
+(api-server, scheduler, dag-processor) and stops it afterwards.
+Usage: python -m scripts.run_dag [DAG_ID] [--conf JSON]. Exits non-zero if the run fails.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+from scripts.airflow_api import AirflowApi, admin_login
+from scripts.stack import Stack, StackError, running_stack, stack_from_env
+
+SHORT_LIVED = ("api-server", "scheduler", "dag-processor")
 
 
 @contextlib.contextmanager
@@ -34,37 +37,28 @@ def storage() -> Iterator[str]:
 {%- endif %}
 
 
-def xcom_value(dag_run: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dag_id", nargs="?", default="train_and_score")
-    parser.add_argument("--conf", default="{}", help="run conf as JSON, e.g. '{\"seed\": 7}'")
-    args = parser.parse_args()
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(PROJECT / "dags"))
-    if bag.import_errors or args.dag_id not in bag.dags:
-        print(f"cannot load DAG {args.dag_id!r}: {bag.import_errors}", file=sys.stderr)
-        return 1
+@contextlib.contextmanager
+def airflow(stack: Stack) -> Iterator[AirflowApi]:
+    """A client of the running stack, or of a short-lived one with the storage it needs."""
+    if stack.running():
+        print(f"using the running stack at {stack.url}")
+        yield AirflowApi(stack.url, *admin_login(stack.home))
+        return
+    stack.components = SHORT_LIVED
     with storage() as where:
         print(f"storage: {where}")
-        dag_run = bag.dags[args.dag_id].test(run_conf=json.loads(args.conf))
-        state = str(dag_run.state)
-        model_ref = xcom_value(dag_run, "train_model")
-        accuracy = xcom_value(dag_run, "evaluate_model")
-        scored = xcom_value(dag_run, "score_batch")
-    print(f"\nrun {dag_run.run_id}: {state}")
+        print(f"starting a short-lived Airflow ({', '.join(SHORT_LIVED)}); logs in {stack.state_dir}")
+        with running_stack(stack):
+            yield AirflowApi(stack.url, *admin_login(stack.home))
+
+
+def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
+    print(f"\nrun {run_id}: {state}")
+    for task_id, ti in api.task_instances(dag_id, run_id).items():
+        print(f"  {task_id:<22} {ti['state']:<10} try {ti['try_number']}  pid {ti['pid']}")
+    model_ref = api.xcom(dag_id, run_id, "train_model")
+    accuracy = api.xcom(dag_id, run_id, "evaluate_model")
+    scored = api.xcom(dag_id, run_id, "score_batch")
     if model_ref:
         print(f"model:       {model_ref['uri']}")
         print(f"             sha256 {model_ref['sha256']}, {model_ref['size_bytes']} bytes")
@@ -72,6 +66,23 @@ def main() -> int:
         print(f"accuracy:    {accuracy:.4f} on the held-out split")
     if scored:
         print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dag_id", nargs="?", default="train_and_score")
+    parser.add_argument("--conf", default="{}", help="run conf as JSON, e.g. '{\"seed\": 7}'")
+    args = parser.parse_args()
+    try:
+        with airflow(stack_from_env()) as api:
+            api.wait_for_dag(args.dag_id)
+            run_id = api.trigger(args.dag_id, conf=json.loads(args.conf))
+            print(f"triggered {run_id}; waiting for it to finish")
+            state = api.wait_for_runs(args.dag_id, [run_id])[run_id]
+            report(api, args.dag_id, run_id, state)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0 if state == "success" else 1
 
 

@@ -1,6 +1,7 @@
 """End to end: the main DAG through ``dag.test()`` against a real metadata DB and the real storage backend.
 
-``dag.test()`` runs every task in this one process: it proves the DAG's logic.
+``dag.test()`` runs every task in this one process: it proves the DAG's logic. tests/e2e proves the
+handoff across processes, through the scheduler.
 """
 
 from __future__ import annotations
@@ -12,8 +13,19 @@ from airflow.dag_processing.dagbag import DagBag
 
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 from {{ cookiecutter.package_name }}.ml.model import accuracy, score, train
-from scripts.run_dag import xcom_value
 from tests.conftest import PROJECT
+
+
+def xcom_value(dag_run: Any, task_id: str) -> Any:
+    """What a task of ``dag_run`` returned, read from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +63,7 @@ def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
     )
     scored = xcom_value(dag_run, "score_batch")
     assert scored["rows"] == len(splits.x_batch)
+    assert scored["model_sha256"] == model_ref["sha256"]
     assert scored["predicted_benign"] == sum(p["prediction"] for p in expected)
 {%- if cookiecutter.storage_backend == "variables" %}
     assert handoff_variables() == [], "the teardown must delete the run's Variables"

@@ -48,6 +48,6 @@ def save_model(obj: Any, name: str = "model", *, fmt: str | None = None, scope: 
     return default_store().save(obj, name, fmt=fmt, scope=scope)
 
 
-def load_model(reference: dict | ArtifactRef) -> Any:
-    """Load what ``reference`` names, after checking its size and SHA-256."""
-    return default_store().load(reference)
+def load_model(reference: dict | ArtifactRef, *, allow_other_run: bool = False) -> Any:
+    """Load what ``reference`` names, after checking its size and SHA-256 (and, in a task, that this run saved it)."""
+    return default_store().load(reference, allow_other_run=allow_other_run)

@@ -67,6 +67,14 @@ class RunScope:
                 "no Airflow task is running, so the run is unknown: pass scope=RunScope(dag_id, run_id, task_id)"
             ) from exc
 
+    @classmethod
+    def current_or_none(cls) -> RunScope | None:
+        """The scope of the running Airflow task, or None outside a task."""
+        try:
+            return cls.current()
+        except MisconfiguredError:
+            return None
+
     @property
     def task_segment(self) -> str:
         """The task id, plus the map index for mapped tasks so their instances never collide."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -22,6 +23,8 @@ from .formats import get_format
 from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, is_safe_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -85,6 +88,16 @@ class StoredRun:
     keys: tuple[str, ...]
 
 
+def refuse_other_run(ref: ArtifactRef) -> None:
+    """Inside a task, refuse a reference that another DAG run saved (outside a task there is no run)."""
+    current = RunScope.current_or_none()
+    if current and (ref.dag_id, ref.run_id) != (current.dag_id, current.run_id):
+        raise IntegrityError(
+            f"the reference was saved by run {ref.run_id!r} of DAG {ref.dag_id!r}, but this task belongs to run "
+            f"{current.run_id!r} of DAG {current.dag_id!r}; pass allow_other_run=True to load another run's artifact"
+        )
+
+
 class ArtifactStore(ABC):
     """Save and load artifacts under run-scoped keys. Subclasses implement the storage side."""
 
@@ -106,14 +119,22 @@ class ArtifactStore(ABC):
             if writer.over_limit:  # raised inside the block: the sink is discarded, nothing is stored
                 raise ArtifactTooLargeError(self.too_large_message(writer.size))
         ref = ArtifactRef.create(self.uri_for(key), writer.sha256.hexdigest(), writer.size, serializer.name, scope)
+        log.info("saved %s (%d bytes, sha256 %s)", ref.uri, ref.size_bytes, ref.sha256)
         return ref.to_dict()
 
-    def load(self, reference: dict | ArtifactRef) -> Any:
-        """Verify the stored bytes against ``reference`` and deserialise them; fail closed."""
+    def load(self, reference: dict | ArtifactRef, *, allow_other_run: bool = False) -> Any:
+        """Verify the stored bytes against ``reference`` and deserialise them; fail closed.
+
+        Inside a task, a reference saved by another DAG run is refused unless ``allow_other_run``:
+        a run must never pick up another run's model by accident.
+        """
         ref = ArtifactRef.from_dict(reference)
+        if not allow_other_run:
+            refuse_other_run(ref)
         key = self.key_from_uri(ref.uri)
         serializer = get_format(ref.format, self.settings.skops_trusted)
         with self.open_verified(key, ref) as source:
+            log.info("verified %s (%d bytes, sha256 %s); deserialising", ref.uri, ref.size_bytes, ref.sha256)
             return serializer.load(source)
 
     def key_from_uri(self, uri: str) -> str:

@@ -1,0 +1,96 @@
+"""A small client of Airflow's REST API (v2), as any external client would use it: token, trigger, poll."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+FINISHED = {"success", "failed"}
+
+
+class ApiError(RuntimeError):
+    """The API refused a request; the message carries its answer."""
+
+
+def admin_login(airflow_home: Path) -> tuple[str, str]:
+    """The simple auth manager's admin user and the password it generated on first start."""
+    passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
+    return "admin", passwords["admin"]
+
+
+class AirflowApi:
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:
+        response = httpx.post(
+            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=timeout
+        )
+        if response.status_code >= 400:
+            raise ApiError(f"login as {username!r} refused: {response.status_code} {response.text}")
+        token = response.json()["access_token"]
+        self.http = httpx.Client(
+            base_url=f"{base_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the DAG processor has parsed the DAG, then make sure it is not paused."""
+        deadline = time.monotonic() + timeout
+        while self.http.get(f"/dags/{quote(dag_id, safe='')}").status_code == 404:
+            if time.monotonic() > deadline:
+                raise ApiError(f"DAG {dag_id!r} did not appear within {timeout:.0f} s (check `make stack` logs)")
+            time.sleep(1)
+        self.request("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, run_id: str | None = None, conf: dict | None = None) -> str:
+        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)["dag_run_id"]
+
+    def runs(self, dag_id: str) -> dict[str, dict]:
+        """Every run of the DAG by run id (listed, since a run id may hold a '/', which no URL path keeps)."""
+        found = self.request("POST", "/dags/~/dagRuns/list", json={"dag_ids": [dag_id], "page_limit": 1000})
+        return {run["dag_run_id"]: run for run in found["dag_runs"]}
+
+    def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float = 600) -> dict[str, str]:
+        """Poll until every run has finished; return each run's final state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {run_id: self.runs(dag_id).get(run_id, {}).get("state") for run_id in run_ids}
+            if all(state in FINISHED for state in states.values()):
+                return states
+            if time.monotonic() > deadline:
+                raise ApiError(f"runs still unfinished after {timeout:.0f} s: {states}")
+            time.sleep(2)
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        """The run's task instances by task id (pid, hostname, try_number, state...)."""
+        found = self.request(
+            "POST", "/dags/~/dagRuns/~/taskInstances/list", json={"dag_ids": [dag_id], "dag_run_ids": [run_id]}
+        )
+        return {ti["task_id"]: ti for ti in found["task_instances"]}
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """What a task returned (None if it returned nothing or has not run)."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+        response = self.http.get(f"{path}/xcomEntries/{key}")
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ApiError(f"GET {path}/xcomEntries/{key}: {response.status_code} {response.text}")
+        return response.json()["value"]
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """A task try's log, one event per line."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+        content = self.request("GET", f"{path}/logs/{try_number}", headers={"Accept": "application/json"})["content"]
+        return "\n".join(str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in content)

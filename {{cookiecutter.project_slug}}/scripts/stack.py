@@ -1,0 +1,310 @@
+"""A local Airflow without Docker: api-server, scheduler, dag-processor and triggerer on this project's DAGs.
+
+Each component runs as its own process (LocalExecutor: every task in a process of its own), with logs
+and pid files in one folder. Every process of a stack, down to the task processes, carries the stack's
+id in its environment, so `stop` finds and stops all of them and nothing is left behind.
+
+Used by `make stack` / `make stack-down`, by `make run` (a short-lived stack) and by the tests.
+Usage: python -m scripts.stack up|down|status
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from scripts.airflow_api import admin_login
+
+PROJECT = Path(__file__).resolve().parents[1]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+MARKER = "LOCAL_STACK_ID"
+STATE_FILE = "stack.json"
+# Health keys of GET /api/v2/monitor/health, per component.
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+
+
+class StackError(RuntimeError):
+    """The stack cannot start or stop; the message says why and what to do."""
+
+
+@dataclass
+class Stack:
+    """One local Airflow, described by where it keeps its state and which ports it uses."""
+
+    home: Path
+    state_dir: Path
+    api_port: int = 8080
+    log_port: int = 8793
+    trigger_log_port: int = 8794
+    components: tuple[str, ...] = COMPONENTS
+    env: Mapping[str, str] = field(default_factory=dict)
+    commands: Mapping[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / STATE_FILE
+
+    def environment(self, stack_id: str) -> dict[str, str]:
+        """What every component sees: one home, one secret, one Execution API, the project's DAGs."""
+        env = dict(os.environ)
+        env.update(
+            {
+                MARKER: stack_id,
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.env)
+        return env
+
+    def command(self, component: str) -> list[str]:
+        if component in self.commands:
+            return list(self.commands[component])
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        if component == "api-server":
+            return [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
+        return [airflow, component]
+
+    def migrate(self) -> None:
+        """Create or upgrade the metadata database this stack uses."""
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        result = subprocess.run(
+            [airflow, "db", "migrate"], env=self.environment("migrate"), cwd=PROJECT, capture_output=True, text=True
+        )
+        if result.returncode:
+            raise StackError(f"`airflow db migrate` failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def read_state(self) -> dict | None:
+        """The running stack's record, or None when no process of it is alive."""
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return state if stack_processes(state) else None
+
+    def running(self) -> bool:
+        return self.read_state() is not None
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 240) -> None:
+        """Start every component, then wait until the API and each component report healthy."""
+        if self.running():
+            raise StackError(f"a stack is already running at {self.url} (state in {self.state_dir})")
+        for port in self.ports():
+            ensure_free(port)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        stack_id = secrets.token_hex(8)
+        env = self.environment(stack_id)
+        pids = {}
+        for component in self.components:
+            log = open(self.state_dir / f"{component}.log", "ab")  # noqa: SIM115 (the child keeps it open)
+            with log:
+                process = subprocess.Popen(
+                    self.command(component),
+                    env=env,
+                    cwd=PROJECT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            pids[component] = process.pid
+        self.state_path.write_text(json.dumps({"id": stack_id, "url": self.url, "pids": pids}, indent=2))
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def ports(self) -> list[int]:
+        ports = [self.api_port] if "api-server" in self.components else []
+        if "scheduler" in self.components:
+            ports.append(self.log_port)
+        if "triggerer" in self.components:
+            ports.append(self.trigger_log_port)
+        return ports
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        waiting_for = "the API server"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            waiting_for = self.unhealthy()
+            if not waiting_for:
+                return
+            time.sleep(1)
+        raise StackError(f"{waiting_for} not healthy after {timeout:.0f} s; see the logs in {self.state_dir}")
+
+    def unhealthy(self) -> str:
+        """The first component that is not healthy yet ('' when all are)."""
+        try:
+            health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return "the API server"
+        for component in self.components:
+            key = HEALTH_KEYS.get(component)
+            if key and (health.get(key) or {}).get("status") != "healthy":
+                return f"the {component}"
+        return ""
+
+    def check_alive(self) -> None:
+        state = json.loads(self.state_path.read_text())
+        for component, pid in state["pids"].items():
+            if not alive(pid):
+                tail = (self.state_dir / f"{component}.log").read_text(errors="replace").splitlines()[-15:]
+                raise StackError(f"the {component} exited during start-up; last lines of its log:\n" + "\n".join(tail))
+
+    # -- stop --------------------------------------------------------------------------------------
+
+    def stop(self, timeout: float = 30) -> int:
+        """Stop every process of the stack (components and their tasks); return how many there were."""
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return 0
+        processes = stack_processes(state)
+        signal_all(processes, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while stack_processes(state) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        signal_all(stack_processes(state), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (left := stack_processes(state)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if left:
+            raise StackError(f"processes {left} of the stack survived SIGKILL")
+        self.state_path.unlink(missing_ok=True)
+        return len(processes)
+
+
+def stack_processes(state: dict) -> list[int]:
+    """Every live process of the stack: in a component's session, or carrying the stack's id in its environment.
+
+    Both, because Airflow renames its processes (setproctitle may overwrite the environment) and a
+    process may start a session of its own.
+    """
+    sessions = {str(pid) for pid in state["pids"].values()}
+    needle = f"{MARKER}={state['id']}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            status, session = stat_fields(proc)
+            if status != "Z" and (session in sessions or needle in (proc / "environ").read_bytes().split(b"\0")):
+                found.append(int(proc.name))
+    return found
+
+
+def stat_fields(proc: Path) -> tuple[str, str]:
+    """A process's state letter and session id, from /proc/<pid>/stat."""
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], fields[3]
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return stat_fields(Path(f"/proc/{pid}"))[0] != "Z"
+    return False
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def ensure_free(port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(f"port {port} is already in use; choose another (see `make help`)") from None
+
+
+def free_port() -> int:
+    """A port nobody listens on now (for tests and short-lived stacks)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_stack(stack: Stack, timeout: float = 240) -> Iterator[Stack]:
+    """Start the stack for the duration of a `with` block; always stop it, even on failure."""
+    try:
+        stack.start(timeout)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def stack_from_env() -> Stack:
+    """The project's stack, configured by the make variables (see `make help`)."""
+    home = Path(os.environ.get("AIRFLOW_HOME", PROJECT / ".airflow"))
+    return Stack(
+        home=home,
+        state_dir=Path(os.environ.get("STACK_DIR", PROJECT / ".stack")),
+        api_port=int(os.environ.get("API_PORT", "8080")),
+        log_port=int(os.environ.get("LOG_PORT", "8793")),
+        trigger_log_port=int(os.environ.get("TRIGGER_LOG_PORT", "8794")),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    args = parser.parse_args()
+    stack = stack_from_env()
+    try:
+        if args.action == "up":
+            if stack.running():
+                print(f"the stack is already running: {stack.url} (make stack-down stops it)")
+                return 0
+            print(f"starting {', '.join(stack.components)}; logs in {stack.state_dir}")
+            stack.start()
+            user, password = admin_login(stack.home)
+            print(f"Airflow is up: {stack.url}  (login: {user} / {password}; make stack-down stops it)")
+        elif args.action == "down":
+            stopped = stack.stop()
+            print(f"stopped {stopped} processes" if stopped else "no stack was running")
+        else:
+            print(f"running: {stack.url}" if stack.running() else "not running")
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

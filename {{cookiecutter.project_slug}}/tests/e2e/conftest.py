@@ -1,0 +1,88 @@
+"""Fixtures that run DAGs through real Airflow processes: a scheduler whose LocalExecutor gives every task
+a process of its own, talking to the API server as separate components do in production."""
+
+from __future__ import annotations
+
+import json
+{%- if cookiecutter.storage_backend == "s3" %}
+import os
+{%- endif %}
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.airflow_api import AirflowApi, admin_login
+from scripts.stack import Stack, free_port, running_stack
+from tests.conftest import PROJECT
+from tests.e2e.metadata import MetadataDb
+
+TEST_DAGS = Path(__file__).parent / "dags"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+# Airflow refuses run ids with '/', '..' or spaces by default; an admin may allow them. The handoff must
+# stay safe either way, so the test stacks allow them and the tests use them.
+PERMISSIVE_RUN_IDS = {
+    "AIRFLOW__CORE__ALLOW_DOUBLE_DOT_IN_IDS": "True",
+    "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": "^[ -~]+$",
+}
+
+
+def dag_bundles() -> str:
+    """The project's DAGs plus the test-only DAGs, as two bundles."""
+    folders = {"dags-folder": PROJECT / "dags", "handoff-tests": TEST_DAGS}
+    return json.dumps(
+        [{"name": name, "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(path)}} for name, path in folders.items()]
+    )
+
+
+def storage_env(workdir: Path) -> dict[str, str]:
+    """The handoff settings every task of the stack gets (and the tests use to look into storage)."""
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    root = workdir / "models"
+    root.mkdir(exist_ok=True)
+    return {"HANDOFF_ROOT": str(root)}
+{%- elif cookiecutter.storage_backend == "s3" %}
+    return {"AIRFLOW_CONN_AWS_DEFAULT": os.environ["AIRFLOW_CONN_AWS_DEFAULT"], "HANDOFF_S3_PREFIX": "e2e"}
+{%- else %}
+    return {}
+{%- endif %}
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage_backend == "s3" %}, s3_endpoint: str{% endif %}) -> Iterator[Stack]:
+    """API server, scheduler (LocalExecutor) and DAG processor on a fresh SQLite metadata DB."""
+    workdir = tmp_path_factory.mktemp("local-stack")
+    stack = Stack(
+        home=workdir / "home",
+        state_dir=workdir / "state",
+        api_port=free_port(),
+        log_port=free_port(),
+        components=("api-server", "scheduler", "dag-processor"),
+        env={
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": dag_bundles(),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # the tests read the library's lines in task logs
+            **PERMISSIVE_RUN_IDS,
+            **storage_env(workdir),
+        },
+    )
+    stack.migrate()
+    with running_stack(stack):
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def local_api(local_stack: Stack) -> AirflowApi:
+    return AirflowApi(local_stack.url, *admin_login(local_stack.home))
+
+
+@pytest.fixture(scope="session")
+def local_db(local_stack: Stack) -> MetadataDb:
+    return MetadataDb(f"sqlite:///{local_stack.home / 'airflow.db'}")
+
+
+@pytest.fixture
+def stack_storage(local_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point this test process at the stack's storage, to inspect what the tasks stored."""
+    for name, value in local_stack.env.items():
+        if name.startswith(("HANDOFF_", "AIRFLOW_CONN_")):
+            monkeypatch.setenv(name, value)

@@ -1,0 +1,65 @@
+"""Test-only DAG: each task's first try fails, so the handoff must survive Airflow's retries.
+
+`produce` saves a model and then dies on its first try, leaving that try's artifact behind; its
+second try saves again, under its own try number. `consume` loads the model and then fails on its
+first try; its second try must load the very same model.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import dag, task{% if cookiecutter.storage_backend == "variables" %}, teardown{% endif %}
+
+from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
+
+
+@dag(
+    dag_id="handoff_retries",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+)
+def handoff_retries() -> None:
+    @task(multiple_outputs=False)
+    def produce(**context: Any) -> dict[str, Any]:
+        from {{ cookiecutter.package_name }}.handoff import save_model
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+        from {{ cookiecutter.package_name }}.ml.model import train
+
+        splits = load_splits(3)
+        ref = save_model(train(splits.x_train, splits.y_train, c=0.5, seed=3))
+        if context["ti"].try_number == 1:
+            raise RuntimeError(f"first try dies after saving {ref['uri']}")
+        return ref
+
+    @task(multiple_outputs=False)
+    def consume(model_ref: dict[str, Any], **context: Any) -> dict[str, Any]:
+        from {{ cookiecutter.package_name }}.handoff import load_model
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+
+        model = load_model(model_ref)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("first try fails after loading the model")
+        predictions = model.predict(load_splits(3).x_batch)
+        return {"model_sha256": model_ref["sha256"], "predictions": predictions.tolist()}
+{%- if cookiecutter.storage_backend == "variables" %}
+
+    @teardown
+    def delete_run_variables(**context: Any) -> None:
+        from {{ cookiecutter.package_name }}.handoff import default_store
+
+        ti = context["ti"]
+        default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
+{%- endif %}
+
+    model_ref = produce()
+    {% if cookiecutter.storage_backend == "variables" %}consumed = {% endif %}consume(model_ref)
+{%- if cookiecutter.storage_backend == "variables" %}
+    [model_ref, consumed] >> delete_run_variables()
+{%- endif %}
+
+
+handoff_retries()

@@ -1,0 +1,136 @@
+"""The handoff across process boundaries: runs driven by the scheduler, each task in a process of its own.
+
+Unlike ``dag.test()``, nothing here shares memory between tasks: the model reaches the next task
+through {{ cookiecutter.storage_backend }} or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+{% if cookiecutter.storage_backend != "variables" %}
+from {{ cookiecutter.package_name }}.handoff import load_model
+{%- endif %}
+from {{ cookiecutter.package_name }}.ml.data import load_splits
+from {{ cookiecutter.package_name }}.ml.model import score, train
+from scripts.airflow_api import AirflowApi
+from tests.e2e.metadata import MetadataDb
+
+MAIN = "train_and_score"
+MAIN_TASKS = ("train_model", "evaluate_model", "score_batch")
+# Run id -> run conf: odd ids that Airflow can carry end to end once an admin allows them (see the README:
+# ids with '/' cannot reach tasks through Airflow's Execution API, whatever the storage).
+CONCURRENT_RUNS = {
+    "plain-run": {"seed": 1, "c": 0.1},
+    "team a experiment 7": {"seed": 2, "c": 0.5},
+    "..hidden..": {"seed": 3, "c": 1.0},
+    "x..y z~:+1": {"seed": 4, "c": 2.0},
+}
+PLAIN_RUN = "plain-run"  # the one whose logs the API can serve (its id fits in a URL path)
+# Test-only DAGs (tests/e2e/dags), triggered together with the main DAG's runs.
+OTHER_DAGS = ("handoff_retries", "handoff_foreign_reference")
+
+pytestmark = pytest.mark.usefixtures("stack_storage")
+
+
+@pytest.fixture(scope="module")
+def finished_runs(local_api: AirflowApi) -> dict[str, str]:
+    """Trigger every run these tests look at, all at once, and wait for them: dag id -> run id."""
+    for dag_id in (MAIN, *OTHER_DAGS):
+        local_api.wait_for_dag(dag_id)
+    for run_id, conf in CONCURRENT_RUNS.items():
+        assert local_api.trigger(MAIN, run_id=run_id, conf=conf) == run_id
+    run_ids = {dag_id: local_api.trigger(dag_id) for dag_id in OTHER_DAGS}
+    assert local_api.wait_for_runs(MAIN, list(CONCURRENT_RUNS)) == dict.fromkeys(CONCURRENT_RUNS, "success")
+    for dag_id, run_id in run_ids.items():
+        assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "success"}
+    return run_ids
+
+
+def verified(ref: dict[str, Any]) -> str:
+    """The line the handoff library logs once the stored bytes matched the reference."""
+    return f"verified {ref['uri']} ({ref['size_bytes']} bytes, sha256 {ref['sha256']})"
+
+
+def expected_predictions(seed: int, c: float) -> list[dict[str, Any]]:
+    """What the run's model must predict: the same seed and c train the same model."""
+    splits = load_splits(seed)
+    return score(train(splits.x_train, splits.y_train, c=c, seed=seed), splits.x_batch)
+
+
+def test_each_task_runs_in_its_own_process_and_loads_from_storage(
+    finished_runs: dict[str, str], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    task_instances = local_db.task_instances(MAIN, PLAIN_RUN)
+    pids = [task_instances[task_id]["pid"] for task_id in MAIN_TASKS]
+    assert len(set(pids)) == len(MAIN_TASKS), f"tasks shared a process: {pids}"
+    assert os.getpid() not in pids
+
+    model_ref = local_db.xcom(MAIN, PLAIN_RUN, "train_model")
+    assert f"saved {model_ref['uri']}" in local_api.log(MAIN, PLAIN_RUN, "train_model", 1)
+    for consumer in ("evaluate_model", "score_batch"):
+        log = local_api.log(MAIN, PLAIN_RUN, consumer, 1)
+        assert verified(model_ref) in log, f"{consumer} did not load the model from storage"
+
+
+def test_concurrent_runs_each_load_their_own_model(
+    finished_runs: dict[str, str], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    expected = {run_id: expected_predictions(**conf) for run_id, conf in CONCURRENT_RUNS.items()}
+    assert len({str(predictions) for predictions in expected.values()}) == len(CONCURRENT_RUNS), "runs must differ"
+
+    runs = local_api.runs(MAIN)
+    latest_start = max(runs[run_id]["start_date"] for run_id in CONCURRENT_RUNS)
+    earliest_end = min(runs[run_id]["end_date"] for run_id in CONCURRENT_RUNS)
+    assert latest_start < earliest_end, "the runs did not overlap in time"
+
+    model_refs = {run_id: local_db.xcom(MAIN, run_id, "train_model") for run_id in CONCURRENT_RUNS}
+    assert len({ref["uri"] for ref in model_refs.values()}) == len(CONCURRENT_RUNS)
+    assert len({ref["sha256"] for ref in model_refs.values()}) == len(CONCURRENT_RUNS)
+    for run_id, model_ref in model_refs.items():
+        assert model_ref["run_id"] == run_id
+        scored = local_db.xcom(MAIN, run_id, "score_batch")
+        assert scored["model_sha256"] == model_ref["sha256"], f"run {run_id!r} scored with another run's model"
+        assert scored["predicted_benign"] == sum(p["prediction"] for p in expected[run_id])
+{%- if cookiecutter.storage_backend == "variables" %}
+    assert local_db.variable_keys("handoff/") == [], "every run's teardown deletes its Variables"
+{%- else %}
+
+        stored = load_model(scored["predictions"])
+        assert stored["model_sha256"] == model_ref["sha256"]
+        assert stored["predictions"] == expected[run_id], f"run {run_id!r} predictions are not its own model's"
+{%- endif %}
+
+
+def test_retried_tasks_hand_over_the_successful_try(
+    finished_runs: dict[str, str], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    dag_id = "handoff_retries"
+    run_id = finished_runs[dag_id]
+    task_instances = local_db.task_instances(dag_id, run_id)
+    assert task_instances["produce"]["try_number"] == 2
+    assert task_instances["consume"]["try_number"] == 2
+
+    model_ref = local_db.xcom(dag_id, run_id, "produce")
+    assert model_ref["try_number"] == 2, "downstream must get the reference of the successful try"
+    first_try = local_api.log(dag_id, run_id, "produce", 1)
+    assert "saved " in first_try and f"saved {model_ref['uri']}" not in first_try, "each try writes its own key"
+
+    for try_number in (1, 2):
+        assert verified(model_ref) in local_api.log(dag_id, run_id, "consume", try_number)
+    consumed = local_db.xcom(dag_id, run_id, "consume")
+    assert consumed["model_sha256"] == model_ref["sha256"]
+    assert consumed["predictions"] == [p["prediction"] for p in expected_predictions(seed=3, c=0.5)]
+
+
+def test_a_task_refuses_another_runs_reference(finished_runs: dict[str, str], local_db: MetadataDb) -> None:
+    dag_id = "handoff_foreign_reference"
+    run_id = finished_runs[dag_id]
+    outcome = local_db.xcom(dag_id, run_id, "load_another_runs_model")
+    assert f"saved by run '{run_id}-other'" in outcome["refused"] and "allow_other_run=True" in outcome["refused"]
+    assert outcome["loaded_when_allowed"] == str({"weights": [1, 2, 3]})
+{%- if cookiecutter.storage_backend == "variables" %}
+    assert local_db.variable_keys("handoff/") == []
+{%- endif %}
