@@ -90,7 +90,10 @@ class AirflowApi:
         return response.json()["value"]
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        """A task try's log, one event per line."""
+        """A task try's log: one line per event, with the exception when there was one."""
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
         content = self.request("GET", f"{path}/logs/{try_number}", headers={"Accept": "application/json"})["content"]
-        return "\n".join(str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in content)
+        return "\n".join(
+            " ".join(str(line[key]) for key in ("event", "error_detail") if key in line) if isinstance(line, dict) else line
+            for line in content
+        )

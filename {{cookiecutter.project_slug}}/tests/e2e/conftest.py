@@ -21,6 +21,8 @@ TEST_DAGS = Path(__file__).parent / "dags"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 # Airflow refuses run ids with '/', '..' or spaces by default; an admin may allow them. The handoff must
 # stay safe either way, so the test stacks allow them and the tests use them.
+# The tests read the handoff library's INFO lines ("saved ...", "verified ...") in task logs.
+INFO_LOGS = {"AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
 PERMISSIVE_RUN_IDS = {
     "AIRFLOW__CORE__ALLOW_DOUBLE_DOT_IN_IDS": "True",
     "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": "^[ -~]+$",
@@ -60,7 +62,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.stora
         components=("api-server", "scheduler", "dag-processor"),
         env={
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": dag_bundles(),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # the tests read the library's lines in task logs
+            **INFO_LOGS,
             **PERMISSIVE_RUN_IDS,
             **storage_env(workdir),
         },
