@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -29,34 +30,37 @@ def connection_json(endpoint_url: str) -> str:
     return json.dumps({"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY, "extra": extra})
 
 
+def server_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+def create_bucket(endpoint: str, bucket: str, timeout: float = 30.0) -> None:
+    """Wait for the server at ``endpoint`` to accept connections, then create ``bucket`` (if it is not there)."""
+    port = int(endpoint.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"local S3 server on port {port} did not start") from None
+            time.sleep(0.1)
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+    )
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=bucket)
+
+
 @contextmanager
 def local_s3_server(bucket: str, port: int | None = None, timeout: float = 30.0) -> Iterator[str]:
     """Start the server, create ``bucket``, yield the endpoint URL; always stop the server."""
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(server_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"local S3 server on port {port} did not start") from None
-                time.sleep(0.1)
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
-        client.create_bucket(Bucket=bucket)
+        create_bucket(endpoint, bucket, timeout)
         yield endpoint
     finally:
         process.terminate()

@@ -1,8 +1,8 @@
 """Run a DAG of this project once through a real scheduler and report where the model went and how it scored.
 
 Every task runs in its own process (LocalExecutor), so the model can only reach the next task through
-storage. Uses the stack of `make stack` when it is running; otherwise starts a short-lived one
-(api-server, scheduler, dag-processor) and stops it afterwards.
+storage. Uses the stack of `make stack` when it is running; otherwise starts a short-lived one (api-server,
+scheduler, dag-processor, and a local S3 server for s3 without a configured connection) and stops it afterwards.
 Usage: python -m scripts.run_dag [DAG_ID] [--conf JSON]. Exits non-zero if the run fails.
 """
 
@@ -15,26 +15,9 @@ import sys
 from collections.abc import Iterator
 
 from scripts.airflow_api import AirflowApi, admin_login
-from scripts.stack import Stack, StackError, running_stack, stack_from_env
+from scripts.stack import Stack, StackError, running_stack, stack_from_env, storage_description
 
-SHORT_LIVED = ("api-server", "scheduler", "dag-processor")
-
-
-@contextlib.contextmanager
-def storage() -> Iterator[str]:
-{%- if cookiecutter.storage_backend == "s3" %}
-    from {{ cookiecutter.package_name }}.handoff import default_store
-    from scripts.local_s3 import s3_connection
-
-    with s3_connection(default_store().bucket) as where:
-        yield where
-{%- elif cookiecutter.storage_backend == "shared_fs" %}
-    from {{ cookiecutter.package_name }}.handoff import default_store
-
-    yield f"directory {default_store().root}"
-{%- else %}
-    yield "Airflow Variables (deleted by the run's teardown)"
-{%- endif %}
+UNNEEDED = ("triggerer",)  # the DAG defers nothing
 
 
 @contextlib.contextmanager
@@ -44,12 +27,11 @@ def airflow(stack: Stack) -> Iterator[AirflowApi]:
         print(f"using the running stack at {stack.url}")
         yield AirflowApi(stack.url, *admin_login(stack.home))
         return
-    stack.components = SHORT_LIVED
-    with storage() as where:
-        print(f"storage: {where}")
-        print(f"starting a short-lived Airflow ({', '.join(SHORT_LIVED)}); logs in {stack.state_dir}")
-        with running_stack(stack):
-            yield AirflowApi(stack.url, *admin_login(stack.home))
+    stack.components = tuple(component for component in stack.components if component not in UNNEEDED)
+    print(f"storage: {storage_description(stack)}")
+    print(f"starting a short-lived Airflow ({', '.join(stack.components)}); logs in {stack.state_dir}")
+    with running_stack(stack):
+        yield AirflowApi(stack.url, *admin_login(stack.home))
 
 
 def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:

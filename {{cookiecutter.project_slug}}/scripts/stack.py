@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,8 @@ class Stack:
     components: tuple[str, ...] = COMPONENTS
     env: Mapping[str, str] = field(default_factory=dict)
     commands: Mapping[str, list[str]] = field(default_factory=dict)
+    extra_ports: tuple[int, ...] = ()
+    after_start: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -62,25 +64,27 @@ class Stack:
         return self.state_dir / STATE_FILE
 
     def environment(self, stack_id: str) -> dict[str, str]:
-        """What every component sees: one home, one secret, one Execution API, the project's DAGs."""
-        env = dict(os.environ)
-        env.update(
-            {
-                MARKER: stack_id,
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__API__BASE_URL": self.url,
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        """What every component sees: one home, one secret, one Execution API, the project's DAGs.
+
+        Your environment may choose the executor, database, parallelism... (e.g. CeleryExecutor on PostgreSQL);
+        what ties the components together is set here.
+        """
+        env = {
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",  # suits 2 cores; raise it on a bigger machine
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",  # new DAG files appear within 30 s
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            **os.environ,
+            MARKER: stack_id,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+            "PYTHONUNBUFFERED": "1",
+        }
         env.update(self.env)
         return env
 
@@ -141,13 +145,17 @@ class Stack:
             pids[component] = process.pid
         self.state_path.write_text(json.dumps({"id": stack_id, "url": self.url, "pids": pids}, indent=2))
         try:
+            if self.after_start:
+                self.after_start()
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
 
     def ports(self) -> list[int]:
-        ports = [self.api_port] if "api-server" in self.components else []
+        ports = [*self.extra_ports]
+        if "api-server" in self.components:
+            ports.append(self.api_port)
         if "scheduler" in self.components:
             ports.append(self.log_port)
         if "triggerer" in self.components:
@@ -271,14 +279,50 @@ def running_stack(stack: Stack, timeout: float = 240) -> Iterator[Stack]:
 
 def stack_from_env() -> Stack:
     """The project's stack, configured by the make variables (see `make help`)."""
-    home = Path(os.environ.get("AIRFLOW_HOME", PROJECT / ".airflow"))
-    return Stack(
-        home=home,
+    stack = Stack(
+        home=Path(os.environ.get("AIRFLOW_HOME", PROJECT / ".airflow")),
         state_dir=Path(os.environ.get("STACK_DIR", PROJECT / ".stack")),
         api_port=int(os.environ.get("API_PORT", "8080")),
         log_port=int(os.environ.get("LOG_PORT", "8793")),
         trigger_log_port=int(os.environ.get("TRIGGER_LOG_PORT", "8794")),
     )
+{%- if cookiecutter.storage_backend == "s3" %}
+    if not os.environ.get(CONNECTION_ENV):  # no connection configured: a local S3 server joins the stack
+        add_local_s3(stack, int(os.environ.get("S3_PORT", "9090")))
+{%- endif %}
+    return stack
+{%- if cookiecutter.storage_backend == "s3" %}
+
+
+CONNECTION_ENV = f"AIRFLOW_CONN_{os.environ.get('HANDOFF_AWS_CONN_ID', 'aws_default').upper()}"
+
+
+def add_local_s3(stack: Stack, port: int) -> None:
+    """A local S3 server (moto, over HTTP) as one more component, with the bucket and the connection set."""
+    from {{ cookiecutter.package_name }}.handoff import default_store
+    from scripts.local_s3 import connection_json, create_bucket, server_command
+
+    endpoint = f"http://127.0.0.1:{port}"
+    stack.components = ("s3", *stack.components)
+    stack.commands = {**stack.commands, "s3": server_command(port)}
+    stack.env = {**stack.env, CONNECTION_ENV: connection_json(endpoint)}
+    stack.extra_ports = (*stack.extra_ports, port)
+    stack.after_start = lambda: create_bucket(endpoint, default_store().bucket)
+{%- endif %}
+
+
+def storage_description(stack: Stack) -> str:
+    """Where the stack's tasks put the model, for people reading the output."""
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    return f"directory {os.environ.get('HANDOFF_ROOT', PROJECT / '.data' / 'models')}"
+{%- elif cookiecutter.storage_backend == "s3" %}
+    from {{ cookiecutter.package_name }}.handoff import default_store
+
+    where = "local S3 server" if "s3" in stack.components else "the configured connection"
+    return f"bucket {default_store().bucket} via {where}"
+{%- else %}
+    return "Airflow Variables in the metadata DB (each run's teardown deletes its own)"
+{%- endif %}
 
 
 def main() -> int:
@@ -292,6 +336,7 @@ def main() -> int:
                 print(f"the stack is already running: {stack.url} (make stack-down stops it)")
                 return 0
             print(f"starting {', '.join(stack.components)}; logs in {stack.state_dir}")
+            print(f"storage: {storage_description(stack)}")
             stack.start()
             user, password = admin_login(stack.home)
             print(f"Airflow is up: {stack.url}  (login: {user} / {password}; make stack-down stops it)")
