@@ -161,6 +161,7 @@ def test_airflow_services_share_image_environment_and_storage(baked: Baked, reso
 
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW__CORE__FERNET_KEY"] == baked.env["AIRFLOW_FERNET_KEY"]
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == baked.env["AIRFLOW_JWT_SECRET"]
     assert env["AIRFLOW__API__SECRET_KEY"] == baked.env["AIRFLOW_API_SECRET_KEY"]
