@@ -1,0 +1,327 @@
+"""The generated Docker stack, for every backend: valid Compose, the same image, environment and storage everywhere.
+
+No Docker engine runs here, so nothing is started. The file is checked by two validators that need none: Debian's
+docker-compose 1.29 (`config` reads .env, interpolates and resolves anchors, as `up` would) and the Compose
+specification's JSON schema (check-jsonschema's vendored copy), the one Compose v2 validates against.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .helpers import BACKENDS, BIN
+
+BUCKET = "ml-artifacts"  # not the default, so the answer is seen to reach the stack
+HANDOFF_MOUNT = "/opt/airflow/handoff"
+# Services built from the project's Dockerfile, per backend.
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "flower",
+}
+BUILT = {
+    "shared_fs": AIRFLOW_SERVICES,
+    "s3": AIRFLOW_SERVICES | {"minio-create-bucket"},
+    "variables": AIRFLOW_SERVICES,
+}
+OTHERS = {"shared_fs": {"postgres", "redis"}, "s3": {"postgres", "redis", "minio"}, "variables": {"postgres", "redis"}}
+ONE_SHOT = {"airflow-init", "minio-create-bucket"}
+# Environment that differs by role on purpose (the image's entrypoint reads them); everything else is shared.
+ROLE_KEYS = {"DUMB_INIT_SETSID", "_AIRFLOW_DB_MIGRATE", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_ADMIN_PASSWORD"}
+REQUIRED = re.compile(r"\$\{(\w+):\?")
+
+
+@dataclass(frozen=True)
+class Baked:
+    backend: str
+    path: Path
+    env: dict[str, str]  # the .env that scripts/docker_env.py wrote
+
+
+def read_env(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    return {key: value for key, value in pairs}
+
+
+def is_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """No settings from the caller's shell: they would override .env."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def baked(request: pytest.FixtureRequest, cookies_session) -> Baked:
+    """A project per backend, with the .env a user makes by running `python3 scripts/docker_env.py`."""
+    result = cookies_session.bake(extra_context={"storage_backend": request.param, "s3_bucket": BUCKET})
+    assert result.exception is None, result.exception
+    project = Path(result.project_path)
+    run = subprocess.run(
+        [sys.executable, "scripts/docker_env.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=clean_env(project),
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    return Baked(request.param, project, read_env(project / ".env"))
+
+
+@pytest.fixture(scope="module")
+def docker_compose() -> str:
+    """Debian's docker-compose (`make test` installs it as root); CI must have it, elsewhere the tests skip."""
+    path = shutil.which("docker-compose")
+    if path is None:
+        reason = "docker-compose not found: `make test` installs Debian's package when run as root"
+        if is_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def compose(docker_compose: str, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [docker_compose, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=clean_env(project),
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved(baked: Baked, docker_compose: str) -> dict:
+    """The stack as docker-compose 1.29 resolves it with the project's .env (anchors merged, variables set)."""
+    result = compose(docker_compose, baked.path, "config")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "warnings (an unset variable?)"
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_spec_schema(baked: Baked) -> None:
+    command = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yaml"]
+    result = subprocess.run(command, cwd=baked.path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_services_and_health(baked: Baked, resolved: dict) -> None:
+    services = resolved["services"]
+    assert set(services) == BUILT[baked.backend] | OTHERS[baked.backend]
+    assert services["flower"]["profiles"] == ["flower"], "flower only on demand"
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert "healthcheck" not in service and "restart" not in service, name
+        else:
+            assert service["healthcheck"]["test"], name
+            assert service["restart"] == "always", name
+    # Airflow's long-running services wait for the database, the broker and every one-shot before them.
+    for name in BUILT[baked.backend] - ONE_SHOT:
+        depends = services[name]["depends_on"]
+        assert depends["postgres"] == depends["redis"] == {"condition": "service_healthy"}, name
+        for one_shot in ONE_SHOT & set(services):
+            assert depends[one_shot] == {"condition": "service_completed_successfully"}, name
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}
+    assert services["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080/tcp"]
+
+
+def test_airflow_services_share_image_environment_and_storage(baked: Baked, resolved: dict) -> None:
+    services = resolved["services"]
+    built = {name: service for name, service in services.items() if "build" in service}
+    assert set(built) == BUILT[baked.backend]
+    assert {service["build"]["context"] for service in built.values()} == {str(baked.path)}
+    assert {service["image"] for service in built.values()} == {"model-pipeline-airflow:latest"}
+
+    shared = {name: {k: v for k, v in s["environment"].items() if k not in ROLE_KEYS} for name, s in built.items()}
+    env = shared["airflow-scheduler"]
+    assert [name for name, other in shared.items() if other != env] == [], "every Airflow service, one environment"
+    assert [name for name, s in built.items() if s["volumes"] != built["airflow-scheduler"]["volumes"]] == []
+    uid = baked.env["AIRFLOW_UID"]
+    assert {name: s["user"] for name, s in built.items() if s["user"] != f"{uid}:0"} == {"airflow-init": "0:0"}
+
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == baked.env["AIRFLOW_FERNET_KEY"]
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == baked.env["AIRFLOW_JWT_SECRET"]
+    assert env["AIRFLOW__API__SECRET_KEY"] == baked.env["AIRFLOW_API_SECRET_KEY"]
+    db_url = f"postgresql+psycopg2://airflow:{baked.env['POSTGRES_PASSWORD']}@postgres/airflow"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == db_url
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == baked.env["POSTGRES_PASSWORD"]
+    init_env = services["airflow-init"]["environment"]
+    assert init_env["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert init_env["AIRFLOW_ADMIN_PASSWORD"] == baked.env["AIRFLOW_ADMIN_PASSWORD"], "only the init sees it"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == f"{init_env['AIRFLOW_ADMIN_USERNAME']}:admin"
+    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert passwords.startswith("/opt/airflow/config/")
+
+    volumes = built["airflow-scheduler"]["volumes"]
+    assert f"{baked.path}/dags:/opt/airflow/dags:rw" in volumes
+    named = [v for v in volumes if not v.startswith("/")]
+    assert "airflow-config:/opt/airflow/config:rw" in named, "the init writes the passwords file for the API server"
+    named.remove("airflow-config:/opt/airflow/config:rw")
+    if baked.backend == "shared_fs":
+        assert named == [f"handoff-models:{HANDOFF_MOUNT}:rw"]
+        assert env["HANDOFF_ROOT"] == HANDOFF_MOUNT
+        assert "handoff-models" in resolved["volumes"]
+        assert HANDOFF_MOUNT in services["airflow-init"]["command"][-1], "the init hands the volume to AIRFLOW_UID"
+    else:
+        assert named == []
+        assert "HANDOFF_ROOT" not in env
+    if baked.backend == "s3":
+        connection = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+        assert connection["conn_type"] == "aws"
+        assert connection["extra"]["endpoint_url"] == "http://minio:9000"
+        minio_env = services["minio"]["environment"]
+        assert connection["login"] == minio_env["MINIO_ROOT_USER"] == baked.env["MINIO_ROOT_USER"]
+        assert connection["password"] == minio_env["MINIO_ROOT_PASSWORD"] == baked.env["MINIO_ROOT_PASSWORD"]
+        assert env["HANDOFF_AWS_CONN_ID"] == "aws_default"
+        assert env["HANDOFF_S3_BUCKET"] == BUCKET
+        bucket_job = services["minio-create-bucket"]
+        assert bucket_job["depends_on"] == {"minio": {"condition": "service_healthy"}}
+        assert bucket_job["entrypoint"] == ["python"] or bucket_job["entrypoint"] == "python"
+        compile(bucket_job["command"][-1], "minio-create-bucket", "exec")
+    else:
+        assert not [key for key in env if key.startswith("AIRFLOW_CONN_")]
+
+
+def test_every_secret_is_required(baked: Baked, docker_compose: str, tmp_path: Path) -> None:
+    """.env.example lists every required setting (secrets empty), and compose refuses to run without one, naming it."""
+    required = set(REQUIRED.findall((baked.path / "docker-compose.yaml").read_text()))
+    example = read_env(baked.path / ".env.example")
+    assert sorted(required - set(example)) == []
+    assert sorted({key for key, value in example.items() if value == ""} - required) == ["AIRFLOW_UID"]
+
+    env_file = tmp_path / "example.env"
+    shutil.copy(baked.path / ".env.example", env_file)
+    assert compose(docker_compose, baked.path, "--env-file", str(env_file), "config", "-q").returncode != 0
+
+    # One run per missing setting, side by side (each docker-compose start costs about a second).
+    runs = {}
+    for name in sorted(required):
+        env_file = tmp_path / f"without-{name}.env"
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in baked.env.items() if key != name))
+        command = [docker_compose, "--env-file", str(env_file), "config", "-q"]
+        runs[name] = subprocess.Popen(
+            command, cwd=baked.path, env=clean_env(baked.path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+    for name, run in runs.items():
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode != 0, f"compose accepted a .env without {name}"
+        assert f"set {name} in .env" in stderr.decode(), stderr.decode()
+
+
+def test_defaults_need_only_the_required_settings(baked: Baked, docker_compose: str, tmp_path: Path) -> None:
+    """With nothing but the required settings in .env, the stack still gets the project's handoff settings."""
+    required = set(REQUIRED.findall((baked.path / "docker-compose.yaml").read_text()))
+    env_file = tmp_path / "required.env"
+    env_file.write_text("".join(f"{key}={baked.env[key]}\n" for key in sorted(required)))
+    result = compose(docker_compose, baked.path, "--env-file", str(env_file), "config")
+    assert result.returncode == 0, result.stderr
+    env = yaml.safe_load(result.stdout)["services"]["airflow-worker"]["environment"]
+    assert env["HANDOFF_FORMAT"] == "joblib"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    if baked.backend == "s3":
+        assert env["HANDOFF_S3_BUCKET"] == BUCKET
+        assert env["HANDOFF_S3_PREFIX"] == "handoff"
+
+
+def test_docker_env_script(baked: Baked) -> None:
+    """Secrets are random and well formed, the file private, and a second run changes nothing."""
+    env_file = baked.path / ".env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    fernet = baked.env["AIRFLOW_FERNET_KEY"]
+    assert len(base64.urlsafe_b64decode(fernet)) == 32
+    assert baked.env["AIRFLOW_UID"] == str(os.getuid() or 50000)
+    assert all(baked.env.values()), "no empty value left"
+    before = env_file.read_text()
+    result = subprocess.run([sys.executable, "scripts/docker_env.py"], cwd=baked.path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "filled nothing" in result.stdout
+    assert env_file.read_text() == before
+
+
+def test_env_is_git_ignored_and_kept_out_of_the_image(baked: Baked) -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=baked.path)
+    assert ignored.returncode == 0, ".env must be git-ignored"
+    example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=baked.path)
+    assert example.returncode == 1, ".env.example must be committed"
+
+    patterns = [line for line in (baked.path / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert not in_build_context(".env", patterns)
+    assert not in_build_context(".venv/bin/python", patterns)
+    assert not in_build_context("src/pkg/__pycache__/x.cpython-311.pyc", patterns)
+    for source in copied_sources(baked.path / "Dockerfile"):
+        assert in_build_context(source.rstrip("/") + "/x.py" if source.endswith("/") else source, patterns), source
+
+
+def in_build_context(path: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore rule: the last pattern matching the path or one of its parents decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = True
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.lstrip("!").rstrip("/")
+        if any(fnmatch.fnmatchcase(candidate, glob) for candidate in candidates):
+            included = negated
+    return included
+
+
+def copied_sources(dockerfile: Path) -> list[str]:
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY "):
+            words = [word for word in line.split()[1:] if not word.startswith("--")]
+            sources += words[:-1]
+    return sources
+
+
+def test_dockerfile_matches_the_lock(baked: Baked) -> None:
+    dockerfile = (baked.path / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.MULTILINE))
+    assert "FROM apache/airflow:slim-${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile.splitlines()
+
+    lock = dict(
+        line.split("==", 1) for line in (baked.path / "requirements.lock").read_text().splitlines() if "==" in line
+    )
+    assert args["AIRFLOW_VERSION"] == lock["apache-airflow"]
+    makefile = (baked.path / "Makefile").read_text()
+    assert args["PYTHON_VERSION"] == re.search(r"--python-version (\S+)", makefile)[1], "the lock's Python"
+
+    # The image installs pyproject's runtime dependencies, every version pinned by the lock.
+    install = re.search(r"pip install --no-cache-dir -c requirements.lock -r runtime-requirements.txt", dockerfile)
+    assert install, "the lock constrains the install"
+    assert '"celery[redis]>=5.5,<5.7"' in dockerfile
+    # What the stack adds (Celery, PostgreSQL providers) must agree with the lock if it pins them too.
+    pinned = re.findall(r'"([a-z0-9-]+)==([^"]+)"', dockerfile)
+    added = {name: version.replace("${AIRFLOW_VERSION}", args["AIRFLOW_VERSION"]) for name, version in pinned}
+    assert {"apache-airflow-providers-celery", "apache-airflow-providers-postgres"} <= set(added)
+    assert {name: v for name, v in added.items() if name in lock and lock[name] != v} == {}
+    assert "pip install --no-cache-dir --no-deps ." in dockerfile
+    snippet = re.search(r'python -c "([^"]+)"', dockerfile)[1]
+    listed = subprocess.run([sys.executable, "-c", snippet], cwd=baked.path, capture_output=True, text=True, check=True)
+    dependencies = tomllib.loads((baked.path / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert listed.stdout.splitlines() == dependencies
+    names = {re.split(r"[\[<>=!~; ]", dependency, maxsplit=1)[0] for dependency in dependencies}
+    assert sorted(names - set(lock)) == [], "runtime dependencies the lock does not pin"
