@@ -56,6 +56,8 @@ def require_services() -> None:
             missing.append(f"{where.scheme} at {where.hostname}:{where.port} is unreachable")
     if os.geteuid() != 0 or not shutil.which("unshare"):
         missing.append("private worker namespaces need root and unshare")
+    if PROJECT.is_relative_to("/tmp"):
+        missing.append(f"the project is under /tmp ({PROJECT}), which each worker replaces with an empty one")
     if missing:
         reason = "Celery scale-out: " + "; ".join(missing)
         if os.environ.get("CI") == "true":
