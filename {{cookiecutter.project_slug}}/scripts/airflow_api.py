@@ -94,6 +94,8 @@ class AirflowApi:
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
         content = self.request("GET", f"{path}/logs/{try_number}", headers={"Accept": "application/json"})["content"]
         return "\n".join(
-            " ".join(str(line[key]) for key in ("event", "error_detail") if key in line) if isinstance(line, dict) else line
+            " ".join(str(line[key]) for key in ("event", "error_detail") if key in line)
+            if isinstance(line, dict)
+            else line
             for line in content
         )
