@@ -182,5 +182,6 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
             text=True,
             check=False,
         )
-        assert loaded.returncode == 0 and loaded.stdout.strip() == "Pipeline", loaded.stderr
+        # Airflow logs to stdout too: the type name is the last line.
+        assert loaded.returncode == 0 and loaded.stdout.splitlines()[-1:] == ["Pipeline"], loaded.stdout + loaded.stderr
     print(f"REST-triggered run {run_id}: success, model {model_ref['uri']} verified")

@@ -7,15 +7,21 @@ through {{ cookiecutter.storage_backend }} or not at all.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from typing import Any
 
 import pytest
+{%- if cookiecutter.storage_backend == "s3" %}
+from botocore.exceptions import ClientError
+{%- endif %}
 {% if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import load_model
 {%- endif %}
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 from {{ cookiecutter.package_name }}.ml.model import score, train
-from scripts.airflow_api import AirflowApi
+from scripts.airflow_api import AirflowApi, ApiError
+from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED
 from tests.e2e.metadata import MetadataDb
 
 MAIN = "train_and_score"
@@ -134,3 +140,40 @@ def test_a_task_refuses_another_runs_reference(finished_runs: dict[str, str], lo
 {%- if cookiecutter.storage_backend == "variables" %}
     assert local_db.variable_keys("handoff/") == []
 {%- endif %}
+
+
+def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
+    local_api: AirflowApi, local_db: MetadataDb{% if cookiecutter.storage_backend != "variables" %}, backdoor: Any{% endif %}
+) -> None:
+    dag_id = "handoff_killed_producer"
+    local_api.wait_for_dag(dag_id)
+    run_id = local_api.trigger(dag_id)
+    deadline = time.monotonic() + 180
+    while not saving_started(local_api, dag_id, run_id):
+        assert time.monotonic() < deadline, "the producer never started saving"
+        time.sleep(1)
+    os.kill(local_db.task_instances(dag_id, run_id)["produce"]["pid"], signal.SIGKILL)
+
+    assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "success"}
+    assert local_db.task_instances(dag_id, run_id)["produce"]["try_number"] == 2
+    model_ref = local_db.xcom(dag_id, run_id, "produce")
+    assert model_ref["try_number"] == 2
+    consumed = local_db.xcom(dag_id, run_id, "consume")
+    assert consumed["model_sha256"] == model_ref["sha256"]
+    assert consumed["predictions"] == [p["prediction"] for p in expected_predictions(seed=4, c=1.0)]
+{%- if cookiecutter.storage_backend != "variables" %}
+    killed_try = {"uri": model_ref["uri"].replace("/produce/2/", "/produce/1/")}
+{%- if cookiecutter.storage_backend == "s3" %}
+    with pytest.raises(ClientError, match="NoSuchKey"):
+{%- else %}
+    with pytest.raises(FileNotFoundError):
+{%- endif %}
+        backdoor.read(killed_try)  # the killed try left nothing at its key
+{%- endif %}
+
+
+def saving_started(api: AirflowApi, dag_id: str, run_id: str) -> bool:
+    try:
+        return SAVING_STARTED in api.log(dag_id, run_id, "produce", 1)
+    except ApiError:  # no log yet
+        return False
