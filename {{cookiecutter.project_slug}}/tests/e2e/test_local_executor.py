@@ -36,23 +36,42 @@ CONCURRENT_RUNS = {
 }
 PLAIN_RUN = "plain-run"  # the one whose logs the API can serve (its id fits in a URL path)
 # Test-only DAGs (tests/e2e/dags), triggered together with the main DAG's runs.
-OTHER_DAGS = ("handoff_retries", "handoff_foreign_reference")
+KILLED = "handoff_killed_producer"
+OTHER_DAGS = ("handoff_retries", "handoff_foreign_reference", KILLED)
 
 pytestmark = pytest.mark.usefixtures("stack_storage")
 
 
 @pytest.fixture(scope="module")
-def finished_runs(local_api: AirflowApi) -> dict[str, str]:
-    """Trigger every run these tests look at, all at once, and wait for them: dag id -> run id."""
+def finished_runs(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, str]:
+    """Trigger every run these tests look at, all at once, and wait for them: dag id -> run id.
+
+    Meanwhile, kill the first try of `handoff_killed_producer`'s producer with SIGKILL in the middle of its save.
+    """
     for dag_id in (MAIN, *OTHER_DAGS):
         local_api.wait_for_dag(dag_id)
     for run_id, conf in CONCURRENT_RUNS.items():
         assert local_api.trigger(MAIN, run_id=run_id, conf=conf) == run_id
     run_ids = {dag_id: local_api.trigger(dag_id) for dag_id in OTHER_DAGS}
+    kill_mid_save(local_api, local_db, KILLED, run_ids[KILLED])
     assert local_api.wait_for_runs(MAIN, list(CONCURRENT_RUNS)) == dict.fromkeys(CONCURRENT_RUNS, "success")
     for dag_id, run_id in run_ids.items():
         assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "success"}
     return run_ids
+
+
+def kill_mid_save(api: AirflowApi, db: MetadataDb, dag_id: str, run_id: str, timeout: float = 300) -> None:
+    """SIGKILL the producer's process once its log says it is writing its model."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if SAVING_STARTED in api.log(dag_id, run_id, "produce", 1):
+                break
+        except ApiError:  # no log yet
+            pass
+        assert time.monotonic() < deadline, "the producer never started saving"
+        time.sleep(1)
+    os.kill(db.task_instances(dag_id, run_id)["produce"]["pid"], signal.SIGKILL)
 
 
 def verified(ref: dict[str, Any]) -> str:
@@ -143,22 +162,13 @@ def test_a_task_refuses_another_runs_reference(finished_runs: dict[str, str], lo
 
 
 def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
-    local_api: AirflowApi, local_db: MetadataDb{% if cookiecutter.storage_backend != "variables" %}, backdoor: Any{% endif %}
+    finished_runs: dict[str, str], local_db: MetadataDb{% if cookiecutter.storage_backend != "variables" %}, backdoor: Any{% endif %}
 ) -> None:
-    dag_id = "handoff_killed_producer"
-    local_api.wait_for_dag(dag_id)
-    run_id = local_api.trigger(dag_id)
-    deadline = time.monotonic() + 180
-    while not saving_started(local_api, dag_id, run_id):
-        assert time.monotonic() < deadline, "the producer never started saving"
-        time.sleep(1)
-    os.kill(local_db.task_instances(dag_id, run_id)["produce"]["pid"], signal.SIGKILL)
-
-    assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "success"}
-    assert local_db.task_instances(dag_id, run_id)["produce"]["try_number"] == 2
-    model_ref = local_db.xcom(dag_id, run_id, "produce")
+    run_id = finished_runs[KILLED]
+    assert local_db.task_instances(KILLED, run_id)["produce"]["try_number"] == 2
+    model_ref = local_db.xcom(KILLED, run_id, "produce")
     assert model_ref["try_number"] == 2
-    consumed = local_db.xcom(dag_id, run_id, "consume")
+    consumed = local_db.xcom(KILLED, run_id, "consume")
     assert consumed["model_sha256"] == model_ref["sha256"]
     assert consumed["predictions"] == [p["prediction"] for p in expected_predictions(seed=4, c=1.0)]
 {%- if cookiecutter.storage_backend != "variables" %}
@@ -170,10 +180,3 @@ def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
 {%- endif %}
         backdoor.read(killed_try)  # the killed try left nothing at its key
 {%- endif %}
-
-
-def saving_started(api: AirflowApi, dag_id: str, run_id: str) -> bool:
-    try:
-        return SAVING_STARTED in api.log(dag_id, run_id, "produce", 1)
-    except ApiError:  # no log yet
-        return False
