@@ -21,6 +21,7 @@ sys.path.insert(0, str(PROJECT))
 def storage() -> Iterator[str]:
 {%- if cookiecutter.storage_backend == "s3" %}
     from {{ cookiecutter.package_name }}.handoff import default_store
+
     from scripts.local_s3 import s3_connection
 
     with s3_connection(default_store().bucket) as where:
