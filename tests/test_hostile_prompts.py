@@ -219,7 +219,7 @@ def leftovers(sandbox: Path, output_dir: Path) -> list[Path]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=15,
     deadline=None,
     derandomize=True,
     database=None,
