@@ -67,6 +67,7 @@ def backdoor() -> Backdoor:
 def s3_endpoint() -> Iterator[str]:
     """A real S3 server over HTTP (moto's server, in its own process) for the whole session."""
     from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET
+
     from scripts.local_s3 import connection_json, local_s3_server
 
     with local_s3_server(DEFAULT_BUCKET) as endpoint:

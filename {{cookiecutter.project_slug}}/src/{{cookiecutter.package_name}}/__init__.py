@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name }}: an Airflow 3 pipeline that trains a model and hands it between tasks."""
+"""An Airflow 3 pipeline that trains a model and hands it between tasks (the README names the project)."""

@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-
-OWNER = {{ cookiecutter.author_name | tojson }}
+{# A plain string literal quoted as ruff format quotes it (double unless the name has more " than '). #}
+{%- set owner = cookiecutter.author_name | replace('\\', '\\\\') %}
+{%- if cookiecutter.author_name.count('"') > cookiecutter.author_name.count("'") %}
+OWNER = '{{ owner | replace("'", "\\'") }}'
+{%- else %}
+OWNER = "{{ owner | replace('"', '\\"') }}"
+{%- endif %}
 START_DATE = pendulum.datetime(2025, 1, 1, tz="UTC")
 DEFAULT_ARGS = {
     "owner": OWNER,

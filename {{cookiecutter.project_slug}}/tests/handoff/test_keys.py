@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.handoff.keys import RunScope, artifact_key, encode_component, is_safe_key
+from {{ cookiecutter.package_name }}.handoff.keys import (
+    RunScope,
+    artifact_key,
+    encode_component,
+    is_safe_key,
+)
 
 HOSTILE_RUN_IDS = ["../x", "..", ".", "a/b", "a\\b", "x:y+z", "with space", "ünïcødé ✓", "%2E%2E", "~x", "r" * 5000]
 

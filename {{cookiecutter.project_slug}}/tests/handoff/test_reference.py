@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff import ArtifactRef, IntegrityError, RunScope
+from {{ cookiecutter.package_name }}.handoff import (
+    ArtifactRef,
+    IntegrityError,
+    RunScope,
+)
 
 VALID: dict[str, Any] = ArtifactRef.create("x://k", "a" * 64, 10, "joblib", RunScope("d", "r", "t", 1)).to_dict()
 

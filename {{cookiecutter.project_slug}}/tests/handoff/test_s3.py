@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff import ArtifactNotFoundError, MisconfiguredError, RunScope
+from {{ cookiecutter.package_name }}.handoff import (
+    ArtifactNotFoundError,
+    MisconfiguredError,
+    RunScope,
+)
 from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
 
 SCOPE = RunScope("dag", "run", "task", 1)

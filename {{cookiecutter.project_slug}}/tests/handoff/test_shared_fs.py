@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff import ArtifactNotFoundError, IntegrityError, MisconfiguredError, RunScope
+from {{ cookiecutter.package_name }}.handoff import (
+    ArtifactNotFoundError,
+    IntegrityError,
+    MisconfiguredError,
+    RunScope,
+)
 from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
 
 SCOPE = RunScope("dag", "run", "task", 1)

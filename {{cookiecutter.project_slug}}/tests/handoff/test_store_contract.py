@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.handoff import (
     save_model,
 )
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+
 from tests.conftest import PROJECT
 from tests.handoff.payloads import fitted_model, malicious_pickle
 

@@ -24,6 +24,7 @@ def build_dag() -> DAG:
             import numpy as np
 
             from {{ cookiecutter.package_name }}.handoff import load_model, save_model
+
             from tests.handoff.payloads import fitted_model
 
             model, rows = fitted_model()
@@ -62,7 +63,13 @@ def build_dag() -> DAG:
 
             from airflow.sdk import Variable
 
-            from {{ cookiecutter.package_name }}.handoff import IntegrityError, default_store, load_model, save_model
+            from {{ cookiecutter.package_name }}.handoff import (
+                IntegrityError,
+                default_store,
+                load_model,
+                save_model,
+            )
+
             from tests.handoff.payloads import malicious_pickle
 
             store = default_store()

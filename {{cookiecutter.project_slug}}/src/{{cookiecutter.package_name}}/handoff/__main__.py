@@ -1,4 +1,9 @@
-"""Command line: ``python -m {{ cookiecutter.package_name }}.handoff retention --keep-last 10 [--apply]``."""
+"""Command line for retention (a dry run unless ``--apply``)::
+
+    python -m {{ cookiecutter.package_name }}.handoff retention --keep-last 10 [--apply]
+
+``--help`` lists every option.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from .retention import apply_retention
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}.handoff")
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}")
     commands = parser.add_subparsers(dest="command", required=True)
     retention = commands.add_parser("retention", help="delete artifacts of old runs (dry run unless --apply)")
     retention.add_argument("--older-than-days", type=float, help="expire runs last written more than N days ago")

@@ -18,6 +18,8 @@ from .errors import MisconfiguredError
 # Encoded components longer than this are shortened to a prefix plus a digest of the full value.
 MAX_COMPONENT_CHARS = 120
 _DIGEST_CHARS = 16
+# Every character ``encode_component`` can output: ``quote``'s unreserved set, ``%`` escapes, the ``~`` marker.
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.%~-]+")
 
 
 def encode_component(value: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
@@ -93,6 +95,7 @@ def artifact_key(scope: RunScope, name: str, max_chars: int = MAX_COMPONENT_CHAR
 
 
 def is_safe_key(key: str) -> bool:
-    """True for a key of the form this module produces (5 encoded segments, none ``.``/``..``)."""
+    """True for a key of the form this module produces: 5 segments of ``encode_component``'s alphabet, none
+    starting with ``.``. Anything else (NUL, ``\\``, spaces, unicode) comes from a forged reference."""
     segments = key.split("/")
-    return len(segments) == 5 and all(s and not s.startswith(".") and "\\" not in s for s in segments)
+    return len(segments) == 5 and all(_SEGMENT_RE.fullmatch(s) and not s.startswith(".") for s in segments)

@@ -8,6 +8,7 @@ even if the writer is killed. Files get mode 0640, directories 0750.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +82,9 @@ class SharedFsStore(ArtifactStore):
             ) from None
         except OSError as exc:
             raise ArtifactNotFoundError(f"cannot open artifact at {path}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityError(f"{path} is not a regular file, so it is no artifact of this store: refusing it")
         with os.fdopen(fd, "rb") as source:
             # Hash and deserialise through the same open file: a later swap of the path cannot slip in.
             verify(source, ref, str(path))
