@@ -300,6 +300,7 @@ CONNECTION_ENV = f"AIRFLOW_CONN_{os.environ.get('HANDOFF_AWS_CONN_ID', 'aws_defa
 def add_local_s3(stack: Stack, port: int) -> None:
     """A local S3 server (moto, over HTTP) as one more component, with the bucket and the connection set."""
     from {{ cookiecutter.package_name }}.handoff import default_store
+
     from scripts.local_s3 import connection_json, create_bucket, server_command
 
     endpoint = f"http://127.0.0.1:{port}"

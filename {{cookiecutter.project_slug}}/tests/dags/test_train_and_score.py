@@ -13,6 +13,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 from {{ cookiecutter.package_name }}.ml.model import accuracy, score, train
+
 from tests.conftest import PROJECT
 
 

@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.handoff import load_model
 {%- endif %}
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 from {{ cookiecutter.package_name }}.ml.model import score, train
+
 from scripts.airflow_api import AirflowApi, ApiError
 from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED
 from tests.e2e.metadata import MetadataDb
