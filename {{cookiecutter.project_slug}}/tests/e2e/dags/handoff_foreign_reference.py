@@ -13,7 +13,11 @@ from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
 def handoff_foreign_reference() -> None:
     @task(multiple_outputs=False)
     def load_another_runs_model(**context: Any) -> dict[str, str]:
-        from {{ cookiecutter.package_name }}.handoff import IntegrityError, RunScope, default_store
+        from {{ cookiecutter.package_name }}.handoff import (
+            IntegrityError,
+            RunScope,
+            default_store,
+        )
 
         store = default_store()
         ti = context["ti"]
