@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from {{ cookiecutter.package_name }}.handoff import (
     IntegrityError,
     MisconfiguredError,
     RunScope,
+    StorageFullError,
 )
 from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
 
@@ -57,3 +59,23 @@ def test_a_symlink_planted_at_the_key_is_not_followed(tmp_path: Path) -> None:
     path.symlink_to(secret)
     with pytest.raises((ArtifactNotFoundError, IntegrityError)):
         SharedFsStore().load(ref)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs as the root needs root")
+def test_a_full_disk_is_reported_and_nothing_stored_is_lost(tmp_path: Path) -> None:
+    import numpy as np
+
+    root = tmp_path / "small-disk"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)], check=True)
+    try:
+        store = SharedFsStore(root)
+        earlier = store.save({"weights": [1, 2, 3]}, fmt="json", scope=RunScope("dag", "earlier", "task"))
+        too_big = np.random.default_rng(0).random(1_000_000)  # 8 MB on a 2 MB disk
+        with pytest.raises(StorageFullError, match=f"no space left under handoff root {root} \\(\\d+ bytes free"):
+            store.save(too_big, scope=RunScope("dag", "later", "task"))
+        leftovers = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+        assert leftovers == [earlier["uri"].removeprefix(root.as_uri() + "/")], "no partial or temporary file"
+        assert store.load(earlier) == {"weights": [1, 2, 3]}
+    finally:
+        subprocess.run(["umount", str(root)], check=True)

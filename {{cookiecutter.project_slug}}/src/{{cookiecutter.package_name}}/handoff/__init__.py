@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ArtifactNotFoundError, ArtifactTooLargeError, HandoffError, IntegrityError, MisconfiguredError
+from .errors import (
+    ArtifactNotFoundError,
+    ArtifactTooLargeError,
+    HandoffError,
+    IntegrityError,
+    MisconfiguredError,
+    StorageFullError,
+)
 from .keys import RunScope
 from .reference import ArtifactRef
 {%- if cookiecutter.storage_backend == "shared_fs" %}
@@ -31,6 +38,7 @@ __all__ = [
     "IntegrityError",
     "MisconfiguredError",
     "RunScope",
+    "StorageFullError",
     "Store",
     "default_store",
     "load_model",

@@ -21,3 +21,7 @@ class ArtifactTooLargeError(HandoffError):
 
 class MisconfiguredError(HandoffError):
     """The store cannot work as configured (missing root, bucket, credentials, bad setting)."""
+
+
+class StorageFullError(HandoffError):
+    """The storage ran out of space while saving; nothing was stored, earlier artifacts are intact."""

@@ -7,7 +7,9 @@ even if the writer is killed. Files get mode 0640, directories 0750.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
+from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError, StorageFullError
 from .reference import ArtifactRef
 from .settings import HandoffSettings
 from .store import ArtifactStore, StoredRun, verify
@@ -58,8 +60,13 @@ class SharedFsStore(ArtifactStore):
                 os.fsync(sink.fileno())
             Path(tmp_name).chmod(0o640)
             Path(tmp_name).replace(final)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError(
+                    f"no space left under handoff root {self.root} ({shutil.disk_usage(self.root).free} bytes free "
+                    f"after removing the partial file): nothing was stored at {final}; earlier artifacts are intact"
+                ) from None
             raise
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:
