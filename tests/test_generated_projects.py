@@ -17,7 +17,7 @@ from cookiecutter.main import cookiecutter
 
 from .helpers import BACKENDS, REPO_ROOT
 
-TARGETS = ("setup", "lint", "test", "run")
+TARGETS = ("setup", "lint", "test")  # then make stack, make run (on the running stack), make stack-down
 TAIL_LINES = 60
 # Settings of the make (and venv) that started pytest must not leak into the project's make.
 LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
@@ -130,6 +130,8 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
     url = f"http://127.0.0.1:{ports['API_PORT']}"
     assert f"Airflow is up: {url}" in output and "login: admin / " in output
     assert "already running" in make_ok(project, "stack", **ports), "a second make stack must not start a copy"
+    run = make_ok(project, "run", **ports)
+    assert "using the running stack" in run and ": success" in run and "accuracy:" in run
 
     password = output.split("login: admin / ")[1].split(";")[0]
     api = RestClient(url, "admin", password)
