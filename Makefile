@@ -34,7 +34,7 @@ compose-validator:
 	  else echo "note: docker-compose is missing and needs root to install: tests/test_compose.py will skip (fail under CI)"; fi; }
 
 test: bootstrap compose-validator ## The template's whole test suite (bakes every backend; slow tests included)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist load --maxschedchunk 1  # the three backends' slow tests side by side: they mostly wait
 
 demo: bootstrap ## Bake a project into build/demo (BACKEND=shared_fs|s3|variables), set it up, run its DAG
 	rm -rf $(DEMO_DIR)
