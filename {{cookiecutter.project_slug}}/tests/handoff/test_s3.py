@@ -133,7 +133,7 @@ def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
     model = np.random.default_rng(0).random(3_000_000)  # 24 MB: five parts
 
     relay.cut_after(8 * 2**20)  # the server goes away in the middle of the upload
-    with pytest.raises(HandoffError, match="cannot reach S3 for s3://.*/task/1/model: .*the task can be retried"):
+    with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/1/model: .*the task can be retried"):
         S3Store().save(model, scope=RunScope("dag", "run", "task", 1))
     relay.restore()
     ref = S3Store().save(model, scope=RunScope("dag", "run", "task", 2))  # what Airflow's retry does
@@ -143,7 +143,7 @@ def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
     assert [item["Key"].rsplit("/", 2)[-2] for item in listed["Contents"]] == ["2"], "no object of the failed try"
 
     relay.cut_after(8 * 2**20)  # and again in the middle of the download
-    with pytest.raises(HandoffError, match="cannot reach S3 for s3://.*/task/2/model: .*the task can be retried"):
+    with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/2/model: .*the task can be retried"):
         S3Store().load(ref)
     relay.restore()
     np.testing.assert_array_equal(S3Store().load(ref), model)
