@@ -35,7 +35,7 @@ DAG_FILE = PROJECT / "dags" / "train_and_score.py"
 METHODS = ("handoff", "naive", "raw")
 PHASES = ("save", "load")
 DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}"
-PARSE_RUNS = 7
+PARSE_RUNS = 5
 # numpy asks for transparent huge pages on large arrays; with the kernel's default "madvise" defrag, the first
 # such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
 # machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
@@ -72,21 +72,56 @@ def median_run(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
 
 
+# The smallest TaskFlow DAG: what any DAG file costs beyond ``import airflow.sdk`` (Airflow loads its DAG and task
+# machinery lazily, on first use).
+MINIMAL_DAG = """
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None)
+def minimal():
+    @task
+    def one() -> int:
+        return 1
+
+    one()
+
+
+minimal()
+"""
+PARSE_CODE = """
+import runpy, sys, time
+start = time.perf_counter(); import airflow.sdk; times = [time.perf_counter() - start]
+for path in sys.argv[1:]:
+    start = time.perf_counter(); runpy.run_path(path); times.append(time.perf_counter() - start)
+print(*times)
+"""
+
+
 def dag_parse_cost() -> dict:
-    """Median time to execute the main DAG file after ``import airflow.sdk``, each run in a fresh process."""
-    code = (
-        "import runpy, sys, time\n"
-        "start = time.perf_counter(); import airflow.sdk; imported = time.perf_counter()\n"
-        "runpy.run_path(sys.argv[1]); print(imported - start, time.perf_counter() - imported)"
-    )
-    runs = []
-    for _ in range(PARSE_RUNS):
-        out = subprocess.run([sys.executable, "-c", code, str(DAG_FILE)], capture_output=True, text=True, check=True)
-        runs.append([float(v) * 1000 for v in out.stdout.split()[-2:]])
+    """Milliseconds to execute the main DAG file after ``import airflow.sdk``, median of fresh processes.
+
+    Also: the smallest TaskFlow DAG's cost, and the main DAG's cost once that one was parsed (its own share).
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-parse-") as workdir:
+        minimal = Path(workdir) / "minimal_dag.py"
+        minimal.write_text(MINIMAL_DAG)
+        alone, after_minimal = [], []
+        for _ in range(PARSE_RUNS):
+            for files, runs in (([DAG_FILE], alone), ([minimal, DAG_FILE], after_minimal)):
+                command = [sys.executable, "-c", PARSE_CODE, *map(str, files)]
+                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+                runs.append([float(v) * 1000 for v in out[-len(files) - 1 :]])
+
+    def median(runs: list[list[float]], column: int) -> float:
+        return round(statistics.median(run[column] for run in runs), 1)
+
     return {
         "file": DAG_FILE.relative_to(PROJECT).as_posix(),
-        "import_airflow_sdk_ms": round(statistics.median(r[0] for r in runs), 1),
-        "parse_beyond_sdk_ms": round(statistics.median(r[1] for r in runs), 1),
+        "import_airflow_sdk_ms": median(alone, 0),
+        "parse_beyond_sdk_ms": median(alone, 1),
+        "minimal_taskflow_dag_ms": median(after_minimal, 1),
+        "parse_beyond_minimal_dag_ms": median(after_minimal, 2),
         "runs": PARSE_RUNS,
     }
 
@@ -143,8 +178,9 @@ def main() -> int:
     print(f"\n{backend.NAME}, median of {repeats} runs (extra = peak RSS over the phase's baseline, MiB):")
     print(table(results))
     print(
-        f"\nDAG file {parse['file']}: {parse['parse_beyond_sdk_ms']} ms to parse beyond import airflow.sdk"
-        f" ({parse['import_airflow_sdk_ms']} ms), median of {parse['runs']} fresh processes"
+        f"\nparse of {parse['file']} beyond import airflow.sdk ({parse['import_airflow_sdk_ms']} ms):"
+        f" {parse['parse_beyond_sdk_ms']} ms; the smallest TaskFlow DAG: {parse['minimal_taskflow_dag_ms']} ms,"
+        f" this file after it: {parse['parse_beyond_minimal_dag_ms']} ms (medians of {parse['runs']} processes)"
     )
     print(f"wrote {RESULTS.relative_to(PROJECT)}" + (f" and {PLOT.relative_to(PROJECT)}" if results else ""))
     return 0
