@@ -8,6 +8,7 @@ array bytes moved with no serialisation or hashing: the floor). Writes ``benchma
   variables backend refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default, and sizes over it
   are skipped{% endif %}).
 - ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 3).
+- ``BENCH_PARSE_RUNS``: fresh processes timing the DAG file's parse (default 5).
 
 It also times the main DAG file's parse, beyond ``import airflow.sdk`` alone (the DAG processor re-parses it
 all the time).
@@ -35,7 +36,6 @@ DAG_FILE = PROJECT / "dags" / "train_and_score.py"
 METHODS = ("handoff", "naive", "raw")
 PHASES = ("save", "load")
 DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}"
-PARSE_RUNS = 5
 # numpy asks for transparent huge pages on large arrays; with the kernel's default "madvise" defrag, the first
 # such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
 # machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
@@ -98,7 +98,7 @@ print(*times)
 """
 
 
-def dag_parse_cost() -> dict:
+def dag_parse_cost(runs: int) -> dict:
     """Milliseconds to execute the main DAG file after ``import airflow.sdk``, median of fresh processes.
 
     Also: the smallest TaskFlow DAG's cost, and the main DAG's cost once that one was parsed (its own share).
@@ -107,7 +107,7 @@ def dag_parse_cost() -> dict:
         minimal = Path(workdir) / "minimal_dag.py"
         minimal.write_text(MINIMAL_DAG)
         alone, after_minimal = [], []
-        for _ in range(PARSE_RUNS):
+        for _ in range(runs):
             for files, runs in (([DAG_FILE], alone), ([minimal, DAG_FILE], after_minimal)):
                 command = [sys.executable, "-c", PARSE_CODE, *map(str, files)]
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
@@ -122,7 +122,7 @@ def dag_parse_cost() -> dict:
         "parse_beyond_sdk_ms": median(alone, 1),
         "minimal_taskflow_dag_ms": median(after_minimal, 1),
         "parse_beyond_minimal_dag_ms": median(after_minimal, 2),
-        "runs": PARSE_RUNS,
+        "runs": runs,
     }
 
 
@@ -163,7 +163,7 @@ def main() -> int:
                         extra = run["peak_rss_mb"] - run["baseline_rss_mb"]
                         print(f"  run {repeat}: {size_mb} MB {method} {phase}: {run['seconds']:.3f} s, +{extra:.0f} MB")
     results = [median_run(r) for r in runs.values()]
-    parse = dag_parse_cost()
+    parse = dag_parse_cost(int(os.environ.get("BENCH_PARSE_RUNS") or 5))
     document = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
