@@ -108,13 +108,13 @@ def dag_parse_cost(runs: int) -> dict:
         minimal.write_text(MINIMAL_DAG)
         alone, after_minimal = [], []
         for _ in range(runs):
-            for files, runs in (([DAG_FILE], alone), ([minimal, DAG_FILE], after_minimal)):
+            for files, timings in (([DAG_FILE], alone), ([minimal, DAG_FILE], after_minimal)):
                 command = [sys.executable, "-c", PARSE_CODE, *map(str, files)]
                 out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
-                runs.append([float(v) * 1000 for v in out[-len(files) - 1 :]])
+                timings.append([float(v) * 1000 for v in out[-len(files) - 1 :]])
 
-    def median(runs: list[list[float]], column: int) -> float:
-        return round(statistics.median(run[column] for run in runs), 1)
+    def median(timings: list[list[float]], column: int) -> float:
+        return round(statistics.median(t[column] for t in timings), 1)
 
     return {
         "file": DAG_FILE.relative_to(PROJECT).as_posix(),
