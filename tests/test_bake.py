@@ -37,6 +37,7 @@ COMMON_FILES = {
     "scripts/docker_env.py",
     "scripts/run_dag.py",
     "scripts/stack.py",
+    *(f"benchmarks/{name}.py" for name in ("__init__", "__main__", "phase", "plot", "workload")),
     f"src/{PKG}/__init__.py",
     f"src/{PKG}/dag_defaults.py",
     f"src/{PKG}/ml/__init__.py",
@@ -49,9 +50,9 @@ COMMON_FILES = {
 }
 RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/__main__.py", "dags/handoff_retention.py"}
 BACKEND_FILES = {
-    "shared_fs": {f"src/{PKG}/handoff/shared_fs.py", *RETENTION_FILES},
-    "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", *RETENTION_FILES},
-    "variables": {f"src/{PKG}/handoff/variables.py"},
+    "shared_fs": {f"src/{PKG}/handoff/shared_fs.py", "benchmarks/shared_fs.py", *RETENTION_FILES},
+    "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
+    "variables": {f"src/{PKG}/handoff/variables.py", "benchmarks/variables.py"},
 }
 
 # The project's tests/ folder is still being written, so it is not pinned file by file. Seen when this was written:

@@ -17,12 +17,17 @@ from cookiecutter.main import cookiecutter
 
 from .helpers import BACKENDS, REPO_ROOT
 
-TARGETS = ("setup", "lint", "test")  # then make stack, make run (on the running stack), make stack-down
+TARGETS = ("setup", "lint", "test", "bench")  # then make stack, make run (on the running stack), make stack-down
 TAIL_LINES = 60
 # Settings of the make (and venv) that started pytest must not leak into the project's make.
 LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
 # Outside /tmp: the project's Celery tests give each worker an empty private /tmp.
 BAKE_DIR = REPO_ROOT / "build" / "slow-tests"
+# `make bench` once, small: it must work, not measure (the full run is `make bench` itself, see docs/benchmarks.md).
+# variables only takes models under its limit (48 KiB by default).
+BENCH_ENV = {"BENCH_REPEATS": "1", "BENCH_PARSE_RUNS": "1"}
+BENCH_SIZE_MB = {"shared_fs": 1, "s3": 1, "variables": 0.01}
+BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_rss_mb", "baseline_rss_mb"}
 
 
 def free_port() -> int:
@@ -108,12 +113,30 @@ def baked(request: pytest.FixtureRequest) -> Path:
     return BAKE_DIR / backend / "model-pipeline"
 
 
+def check_bench_outputs(project: Path, backend: str) -> None:
+    """results.json has DESIGN.md's shape: every method and phase at the size asked for; the plot is a PNG."""
+    document = json.loads((project / "benchmarks/results.json").read_text())
+    assert {"created_at", "python", "results"} <= document.keys()
+    records = document["results"]
+    assert all(record.keys() == BENCH_RECORD_KEYS for record in records)
+    runs = {(r["backend"], r["method"], r["phase"], r["model_mb"]) for r in records}
+    size = BENCH_SIZE_MB[backend]
+    assert runs == {(backend, m, p, size) for m in ("handoff", "naive", "raw") for p in ("save", "load")}
+    for record in records:
+        assert record["seconds"] > 0 and record["peak_rss_mb"] >= record["baseline_rss_mb"] > 0
+    assert document["dag_parse"]["parse_beyond_sdk_ms"] > 0
+    assert (project / "benchmarks/results.png").read_bytes().startswith(b"\x89PNG")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("baked", BACKENDS, indirect=True)
 def test_project_works_as_documented(baked: Path) -> None:
     project = baked
+    backend = project.parent.name
     for target in TARGETS:
-        make_ok(project, target)
+        bench = {**BENCH_ENV, "BENCH_SIZES_MB": str(BENCH_SIZE_MB[backend])} if target == "bench" else {}
+        make_ok(project, target, **bench)
+    check_bench_outputs(project, backend)
     ports = {name: str(free_port()) for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
     try:
         check_stack(project, ports)
@@ -157,9 +180,7 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
     log = api.call("GET", f"{run_path}/taskInstances/score_batch/logs/1")["content"]
     events = " ".join(str(line.get("event", "")) for line in log if isinstance(line, dict))
     assert f"verified {model_ref['uri']} ({model_ref['size_bytes']} bytes, sha256 {model_ref['sha256']})" in events
-    if (
-        "variables" not in project.parent.name
-    ):  # Variables are readable only inside tasks (and the teardown deleted them)
+    if project.parent.name != "variables":  # Variables are readable inside tasks only (and the teardown deleted them)
         load = (
             "import json, sys; from model_pipeline.handoff import load_model; "
             "print(type(load_model(json.loads(sys.argv[1]))).__name__)"

@@ -1,0 +1,1 @@
+"""The handoff benchmark: ``make bench`` (``python -m benchmarks``). See benchmarks/__main__.py."""

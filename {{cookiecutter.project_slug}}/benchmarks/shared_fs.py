@@ -1,0 +1,90 @@
+"""shared_fs: the three methods, each writing to and reading from the configured HANDOFF_ROOT.
+
+- ``handoff``: this project's ``save_model`` / ``load_model`` (joblib streamed through SHA-256, fsync, rename).
+- ``naive``: the blog recipe, verbatim: ``pickle.dump`` to a fixed path, ``pickle.load`` from it.
+- ``raw``: the arrays' bytes written through the store's own atomic, durable file commit and read back into
+  preallocated arrays: no serialisation, no hashing. The floor for this storage.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }}.handoff import RunScope, default_store
+from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
+
+from .workload import arrays_of, as_bytes, empty_arrays, layout
+
+NAME = "shared_fs"
+SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
+
+
+@contextmanager
+def storage() -> Iterator[str]:
+    store = default_store()
+    store.check_root()
+    yield f"directory {store.root}"
+
+
+def open_store() -> SharedFsStore:
+    return default_store()
+
+
+def naive_path(store: SharedFsStore) -> Path:
+    path = store.root / SCOPE.dag_id / "trained_model.pkl"
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
+def save_naive(model: Any, store: SharedFsStore) -> str:
+    model_path = naive_path(store)
+    with open(model_path, "wb") as f:
+        pickle.dump(model, f)
+    return str(model_path)
+
+
+def load_naive(model_path: str, store: SharedFsStore) -> Any:
+    with open(model_path, "rb") as f:
+        return pickle.load(f)
+
+
+def save_raw(model: Any, store: SharedFsStore) -> dict:
+    arrays = arrays_of(model)
+    key = artifact_key(SCOPE, "raw")
+    with store.open_for_write(key) as sink:
+        for array in arrays:
+            sink.write(as_bytes(array))
+    return {"path": str(store.path_for(key)), "layout": layout(arrays)}
+
+
+def load_raw(handle: dict, store: SharedFsStore) -> list:
+    arrays = empty_arrays(handle["layout"])
+    with open(handle["path"], "rb") as source:
+        for array in arrays:
+            source.readinto(as_bytes(array))
+    return arrays
+
+
+SAVE = {
+    "handoff": lambda model, store: store.save(model, scope=SCOPE),
+    "naive": save_naive,
+    "raw": save_raw,
+}
+LOAD = {
+    "handoff": lambda ref, store: store.load(ref),
+    "naive": load_naive,
+    "raw": load_raw,
+}
+
+
+def discard(method: str, handle: Any, store: SharedFsStore) -> None:
+    """Delete what the save stored, so runs do not accumulate in the root."""
+    if method == "handoff":
+        store.delete((store.key_from_uri(handle["uri"]),))
+    else:
+        Path(handle if method == "naive" else handle["path"]).unlink()
