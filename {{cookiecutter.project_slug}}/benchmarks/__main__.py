@@ -7,7 +7,7 @@ array bytes moved with no serialisation or hashing: the floor). Writes ``benchma
 - ``BENCH_SIZES_MB``: model sizes in MiB, comma-separated (default ``{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}``{% if cookiecutter.storage_backend == "variables" %}: the
   variables backend refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default, and sizes over it
   are skipped{% endif %}).
-- ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 3).
+- ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 5).
 - ``BENCH_PARSE_RUNS``: fresh processes timing the DAG file's parse (default 5).
 
 It also times the main DAG file's parse, beyond ``import airflow.sdk`` alone (the DAG processor re-parses it
@@ -142,7 +142,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     sizes = sizes_from_env()
-    repeats = int(os.environ.get("BENCH_REPEATS") or 3)
+    repeats = int(os.environ.get("BENCH_REPEATS") or 5)
     skipped = []
 {%- if cookiecutter.storage_backend == "variables" %}
     for size_mb in sizes:
