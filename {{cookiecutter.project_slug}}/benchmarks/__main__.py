@@ -53,6 +53,13 @@ def sizes_from_env() -> list[float]:
     return sorted({int(s) if s.is_integer() else s for s in sizes})
 
 
+def count_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"{name}={text!r}: expected a positive whole number")
+    return int(text)
+
+
 def run_phase(method: str, phase: str, size_mb: float, workdir: Path) -> dict:
     """One phase in a fresh Python process; returns its measurement."""
     handle, result = workdir / f"{method}-{size_mb}.handle.json", workdir / f"{method}-{size_mb}.{phase}.json"
@@ -142,7 +149,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     sizes = sizes_from_env()
-    repeats = int(os.environ.get("BENCH_REPEATS") or 5)
+    repeats = count_from_env("BENCH_REPEATS", 5)
     skipped = []
 {%- if cookiecutter.storage_backend == "variables" %}
     for size_mb in sizes:
@@ -163,7 +170,7 @@ def main() -> int:
                         extra = run["peak_rss_mb"] - run["baseline_rss_mb"]
                         print(f"  run {repeat}: {size_mb} MB {method} {phase}: {run['seconds']:.3f} s, +{extra:.0f} MB")
     results = [median_run(r) for r in runs.values()]
-    parse = dag_parse_cost(int(os.environ.get("BENCH_PARSE_RUNS") or 5))
+    parse = dag_parse_cost(count_from_env("BENCH_PARSE_RUNS", 5))
     document = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
