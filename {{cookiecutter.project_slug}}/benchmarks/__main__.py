@@ -7,7 +7,7 @@ array bytes moved with no serialisation or hashing: the floor). Writes ``benchma
 - ``BENCH_SIZES_MB``: model sizes in MiB, comma-separated (default ``{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}``{% if cookiecutter.storage_backend == "variables" %}: the
   variables backend refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default, and sizes over it
   are skipped{% endif %}).
-- ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 3).
+- ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 5).
 - ``BENCH_PARSE_RUNS``: fresh processes timing the DAG file's parse (default 5).
 
 It also times the main DAG file's parse, beyond ``import airflow.sdk`` alone (the DAG processor re-parses it
@@ -51,6 +51,13 @@ def sizes_from_env() -> list[float]:
     if not sizes or min(sizes) <= 0:
         raise SystemExit(f"BENCH_SIZES_MB={text!r}: expected positive sizes")
     return sorted({int(s) if s.is_integer() else s for s in sizes})
+
+
+def count_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"{name}={text!r}: expected a positive whole number")
+    return int(text)
 
 
 def run_phase(method: str, phase: str, size_mb: float, workdir: Path) -> dict:
@@ -142,7 +149,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     sizes = sizes_from_env()
-    repeats = int(os.environ.get("BENCH_REPEATS") or 3)
+    repeats = count_from_env("BENCH_REPEATS", 5)
     skipped = []
 {%- if cookiecutter.storage_backend == "variables" %}
     for size_mb in sizes:
@@ -163,7 +170,7 @@ def main() -> int:
                         extra = run["peak_rss_mb"] - run["baseline_rss_mb"]
                         print(f"  run {repeat}: {size_mb} MB {method} {phase}: {run['seconds']:.3f} s, +{extra:.0f} MB")
     results = [median_run(r) for r in runs.values()]
-    parse = dag_parse_cost(int(os.environ.get("BENCH_PARSE_RUNS") or 5))
+    parse = dag_parse_cost(count_from_env("BENCH_PARSE_RUNS", 5))
     document = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
