@@ -23,6 +23,9 @@ TAIL_LINES = 60
 LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
 # Outside /tmp: the project's Celery tests give each worker an empty private /tmp.
 BAKE_DIR = REPO_ROOT / "build" / "slow-tests"
+SOAK_DIR = REPO_ROOT / "build" / "soak-tests"
+# The soak (`make soak`: 60 runs through the scheduler) for variables and one backend that stores files.
+SOAK_BACKENDS = ("variables", "shared_fs")
 # `make bench` once, small: it must work, not measure (the full run is `make bench` itself, see docs/benchmarks.md).
 # variables only takes models under its limit (48 KiB by default).
 BENCH_ENV = {"BENCH_REPEATS": "1", "BENCH_PARSE_RUNS": "1"}
@@ -103,14 +106,16 @@ class RestClient:
             return json.loads(response.read() or b"null")
 
 
+def bake_into(folder: Path, backend: str) -> Path:
+    """A fresh bake of ``backend`` in ``folder`` (whatever an earlier test left there is removed first)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    cookiecutter(str(REPO_ROOT), no_input=True, output_dir=str(folder), extra_context={"storage_backend": backend})
+    return folder / "model-pipeline"
+
+
 @pytest.fixture
 def baked(request: pytest.FixtureRequest) -> Path:
-    backend = request.param
-    shutil.rmtree(BAKE_DIR / backend, ignore_errors=True)
-    cookiecutter(
-        str(REPO_ROOT), no_input=True, output_dir=str(BAKE_DIR / backend), extra_context={"storage_backend": backend}
-    )
-    return BAKE_DIR / backend / "model-pipeline"
+    return bake_into(BAKE_DIR / request.param, request.param)
 
 
 def check_bench_outputs(project: Path, backend: str) -> None:
@@ -208,3 +213,16 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
         # Airflow logs to stdout too: the type name is the last line.
         assert loaded.returncode == 0 and loaded.stdout.splitlines()[-1:] == ["Pipeline"], loaded.stdout + loaded.stderr
     print(f"REST-triggered run {run_id}: success, model {model_ref['uri']} verified")
+
+
+@pytest.mark.slow
+@pytest.mark.soak
+@pytest.mark.parametrize("backend", SOAK_BACKENDS)
+def test_project_survives_the_soak(backend: str) -> None:
+    """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
+    project = bake_into(SOAK_DIR / backend, backend)
+    make_ok(project, "setup")
+    output = make_ok(project, "soak")
+    assert "2 passed" in output and "soak: 10 concurrent runs in" in output
+    print(next(line for line in output.splitlines() if line.startswith("soak: ")))
+    assert project_processes(project) == [], "the soak's stack left processes behind"

@@ -61,6 +61,10 @@ class AirflowApi:
         found = self.request("POST", "/dags/~/dagRuns/list", json={"dag_ids": [dag_id], "page_limit": 1000})
         return {run["dag_run_id"]: run for run in found["dag_runs"]}
 
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        """One run's state, cheaply (for a run id that a URL path can carry: no '/')."""
+        return self.request("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")["state"]
+
     def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float = 600) -> dict[str, str]:
         """Poll until every run has finished; return each run's final state."""
         deadline = time.monotonic() + timeout

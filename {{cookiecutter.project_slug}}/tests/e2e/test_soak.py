@@ -1,0 +1,166 @@
+"""Soak: 10 concurrent runs, then 50 sequential runs of the main DAG, through the scheduler.
+
+Every run must score with its own model, never another run's.
+{%- if cookiecutter.storage_backend == "variables" %}
+Every run's teardown must delete its Variables: none may be left once the runs are over.
+{%- else %}
+Afterwards the retention DAG, with its default policy, must leave exactly the runs that policy keeps.
+{%- endif %}
+Deselected from `make test` (it takes minutes); `make soak` runs it. It stops by itself: the runs must
+finish within a budget, or the soak fails.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+{% if cookiecutter.storage_backend != "variables" %}
+from {{ cookiecutter.package_name }}.handoff import default_store, load_model
+{%- endif %}
+from {{ cookiecutter.package_name }}.ml.data import load_splits
+from {{ cookiecutter.package_name }}.ml.model import score, train
+
+from scripts.airflow_api import FINISHED, AirflowApi
+from tests.e2e.metadata import MetadataDb
+
+MAIN = "train_and_score"
+CONCURRENT_RUNS = 10
+SEQUENTIAL_RUNS = 50
+BUDGET_SECONDS = 540  # for all 60 runs: well under 10 minutes even on a busy 2-core machine
+{%- if cookiecutter.storage_backend != "variables" %}
+RETENTION = "handoff_retention"
+{%- endif %}
+
+pytestmark = [pytest.mark.soak, pytest.mark.usefixtures("stack_storage")]
+
+
+def run_conf(index: int) -> dict[str, Any]:
+    """A different model per run: its own seed (data split and model) and one of three regularisations."""
+    return {"seed": index, "c": (0.5, 1.0, 2.0)[index % 3]}
+
+
+def seconds_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    assert left > 0, f"the soak's runs did not finish within {BUDGET_SECONDS} s"
+    return left
+
+
+@pytest.fixture(scope="module")
+def soak_runs(local_api: AirflowApi) -> dict[str, dict[str, Any]]:
+    """Trigger the concurrent batch and wait for it, then one run at a time: run id -> conf, oldest first."""
+    local_api.wait_for_dag(MAIN)
+    start = time.monotonic()
+    deadline = start + BUDGET_SECONDS
+    concurrent = {f"soak-concurrent-{i:02d}": run_conf(i) for i in range(CONCURRENT_RUNS)}
+    for run_id, conf in concurrent.items():
+        local_api.trigger(MAIN, run_id=run_id, conf=conf)
+    states = local_api.wait_for_runs(MAIN, list(concurrent), timeout=seconds_left(deadline))
+    assert states == dict.fromkeys(concurrent, "success")
+    concurrent_seconds = time.monotonic() - start
+
+    sequential = {}
+    for i in range(CONCURRENT_RUNS, CONCURRENT_RUNS + SEQUENTIAL_RUNS):
+        run_id = f"soak-sequential-{i:02d}"
+        local_api.trigger(MAIN, run_id=run_id, conf=run_conf(i))
+        while (state := local_api.run_state(MAIN, run_id)) not in FINISHED:
+            seconds_left(deadline)
+            time.sleep(0.5)
+        assert state == "success", f"run {run_id} {state}"
+        sequential[run_id] = run_conf(i)
+    sequential_seconds = time.monotonic() - start - concurrent_seconds
+    print(
+        f"soak: {CONCURRENT_RUNS} concurrent runs in {concurrent_seconds:.0f} s, then {SEQUENTIAL_RUNS} sequential "
+        f"runs in {sequential_seconds:.0f} s ({sequential_seconds / SEQUENTIAL_RUNS:.1f} s per run)"
+    )
+    return {**concurrent, **sequential}
+
+
+def verified_line(ref: dict[str, Any]) -> str:
+    """What the handoff library logs once the stored bytes matched the reference."""
+    return f"verified {ref['uri']} ({ref['size_bytes']} bytes, sha256 {ref['sha256']})"
+
+
+def test_every_run_scores_with_its_own_model(
+    soak_runs: dict[str, dict[str, Any]], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    model_refs = {}
+    for run_id, conf in soak_runs.items():
+        model_ref = local_db.xcom(MAIN, run_id, "train_model")
+        assert (model_ref["dag_id"], model_ref["run_id"]) == (MAIN, run_id)
+        model_refs[run_id] = model_ref
+
+        splits = load_splits(conf["seed"])
+        expected = score(train(splits.x_train, splits.y_train, c=conf["c"], seed=conf["seed"]), splits.x_batch)
+        scored = local_db.xcom(MAIN, run_id, "score_batch")
+        assert scored["model_sha256"] == model_ref["sha256"], f"run {run_id} scored with another run's model"
+        assert scored["predicted_benign"] == sum(p["prediction"] for p in expected), run_id
+        for consumer in ("evaluate_model", "score_batch"):
+            assert verified_line(model_ref) in local_api.log(MAIN, run_id, consumer, 1), f"{run_id} {consumer}"
+{%- if cookiecutter.storage_backend != "variables" %}
+        predictions = load_model(scored["predictions"])
+        assert predictions["model_sha256"] == model_ref["sha256"]
+        assert predictions["predictions"] == expected, f"run {run_id}: the predictions are not its own model's"
+{%- endif %}
+
+    assert len({ref["uri"] for ref in model_refs.values()}) == len(soak_runs), "two runs shared a key"
+    assert len({ref["sha256"] for ref in model_refs.values()}) == len(soak_runs), "two runs stored the same model"
+
+    runs = local_api.runs(MAIN)
+    concurrent = [run_id for run_id in soak_runs if run_id.startswith("soak-concurrent-")]
+    latest_start = max(runs[run_id]["start_date"] for run_id in concurrent)
+    earliest_end = min(runs[run_id]["end_date"] for run_id in concurrent)
+    assert latest_start < earliest_end, "the concurrent runs did not overlap in time"
+{%- if cookiecutter.storage_backend == "variables" %}
+
+
+def test_no_run_leaves_a_variable_behind(soak_runs: dict[str, dict[str, Any]], local_db: MetadataDb) -> None:
+    assert local_db.variable_keys("handoff/") == [], "each run's teardown deletes its Variables"
+{%- else %}
+
+
+def stored_runs() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(DAG segment, run segment) -> artifact keys, for every run in storage."""
+    return {(run.dag_id_segment, run.run_id_segment): run.keys for run in default_store().list_runs()}
+
+
+def key_segments(model_ref: dict[str, Any]) -> tuple[str, str]:
+    """The DAG and run segments of the reference's storage key (each id is encoded into one segment)."""
+    dag_segment, run_segment = default_store().key_from_uri(model_ref["uri"]).split("/")[:2]
+    return dag_segment, run_segment
+
+
+def test_retention_keeps_exactly_what_its_policy_says(
+    soak_runs: dict[str, dict[str, Any]], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    """Unpaused, the retention DAG runs once for its latest interval, with its default params."""
+    params = local_api.request("GET", f"/dags/{RETENTION}/details")["params"]
+    keep_last, older_than_days = params["keep_last"]["value"], params["older_than_days"]["value"]
+    assert keep_last < SEQUENTIAL_RUNS and older_than_days > 0, "the policy must expire some of the soak's runs"
+    model_refs = {run_id: local_db.xcom(MAIN, run_id, "train_model") for run_id in soak_runs}
+    main_segment = key_segments(model_refs[next(iter(soak_runs))])[0]
+    before = stored_runs()
+
+    local_api.wait_for_dag(RETENTION)  # unpauses it: the scheduler creates its run
+    deadline = time.monotonic() + 180
+    while not (retention_runs := list(local_api.runs(RETENTION))):
+        assert time.monotonic() < deadline, "the retention DAG was not scheduled"
+        time.sleep(1)
+    assert local_api.wait_for_runs(RETENTION, retention_runs, timeout=180) == dict.fromkeys(retention_runs, "success")
+
+    # Nothing here is older than older_than_days: the newest keep_last runs of each DAG stay, every other goes.
+    # The sequential runs finished one after another, so the last keep_last of them are the main DAG's newest;
+    # any other DAG (the e2e tests' own, when they share the session) has fewer runs than that.
+    newest = list(soak_runs)[-keep_last:]
+    after = stored_runs()
+    assert sorted(run for run in after if run[0] == main_segment) == sorted(
+        key_segments(model_refs[run_id]) for run_id in newest
+    )
+    assert {run for run in after if run[0] != main_segment} == {run for run in before if run[0] != main_segment}
+    assert all(set(keys) == set(before[run]) for run, keys in after.items()), "a kept run lost an artifact"
+    expired = sum(local_db.xcom(RETENTION, run_id, "delete_expired_artifacts") for run_id in retention_runs)
+    assert expired == len(before) - len(after)
+    for run_id in newest:  # what is kept still loads, verified
+        assert type(load_model(model_refs[run_id])).__name__ == "Pipeline"
+{%- endif %}
