@@ -19,6 +19,8 @@ BACKEND_FILES = {
         f"{HANDOFF}/s3.py",
         "tests/handoff/test_s3.py",
         "tests/s3_relay.py",
+        "tests/e2e/dags/handoff_s3_outage.py",
+        "tests/e2e/test_s3_outage.py",
         "scripts/local_s3.py",
         "benchmarks/s3.py",
     ],
