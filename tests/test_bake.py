@@ -67,6 +67,9 @@ BACKEND_FILES = {
 TEST_FILES_ONLY_FOR = {
     "test_shared_fs.py": {"shared_fs"},
     "test_s3.py": {"s3"},
+    "s3_relay.py": {"s3"},
+    "handoff_s3_outage.py": {"s3"},
+    "test_s3_outage.py": {"s3"},
     "test_variables.py": {"variables"},
     "variables_checks_dag.py": {"variables"},
     "test_retention.py": {"shared_fs", "s3"},

@@ -13,9 +13,18 @@ from pathlib import Path
 import pytest
 
 from scripts.airflow_api import AirflowApi, admin_login
+{%- if cookiecutter.storage_backend == "s3" %}
+from scripts.local_s3 import connection_json
+{%- endif %}
 from scripts.stack import Stack, free_port, running_stack
 from tests.conftest import PROJECT
+{%- if cookiecutter.storage_backend == "s3" %}
+from tests.e2e.dags.handoff_s3_outage import OUTAGE_CONN_ID
+{%- endif %}
 from tests.e2e.metadata import MetadataDb
+{%- if cookiecutter.storage_backend == "s3" %}
+from tests.s3_relay import Relay
+{%- endif %}
 
 TEST_DAGS = Path(__file__).parent / "dags"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -48,10 +57,25 @@ def storage_env(workdir: Path) -> dict[str, str]:
 {%- else %}
     return {}
 {%- endif %}
+{%- if cookiecutter.storage_backend == "s3" %}
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage_backend == "s3" %}, s3_endpoint: str{% endif %}) -> Iterator[Stack]:
+def s3_relay(s3_endpoint: str) -> Iterator[Relay]:
+    """The relay in front of the local S3 server through which the outage DAG reaches S3 (test_s3_outage.py)."""
+    relay = Relay(int(s3_endpoint.rsplit(":", 1)[1]))
+    yield relay
+    relay.outage()
+
+
+def outage_env(relay: Relay) -> dict[str, str]:
+    """The outage DAG's connection, through the relay; 5 MB parts, so a 24 MB model goes up and down in parts."""
+    return {f"AIRFLOW_CONN_{OUTAGE_CONN_ID.upper()}": connection_json(relay.url), "HANDOFF_S3_CHUNK_MB": "5"}
+{%- endif %}
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage_backend == "s3" %}, s3_relay: Relay{% endif %}) -> Iterator[Stack]:
     """API server, scheduler (LocalExecutor) and DAG processor on a fresh SQLite metadata DB."""
     workdir = tmp_path_factory.mktemp("local-stack")
     stack = Stack(
@@ -65,6 +89,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.stora
             **INFO_LOGS,
             **PERMISSIVE_RUN_IDS,
             **storage_env(workdir),
+{%- if cookiecutter.storage_backend == "s3" %}
+            **outage_env(s3_relay),
+{%- endif %}
         },
     )
     stack.migrate()

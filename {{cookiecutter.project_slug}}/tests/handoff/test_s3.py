@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 
 import pytest
 
@@ -18,6 +15,7 @@ from {{ cookiecutter.package_name }}.handoff import (
 from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
 
 from scripts.local_s3 import connection_json
+from tests.s3_relay import Relay
 
 SCOPE = RunScope("dag", "run", "task", 1)
 
@@ -60,68 +58,6 @@ def test_missing_credentials_are_a_clear_error_that_prints_none(monkeypatch: pyt
     assert "local-secret" not in str(raised.value)
 
 
-class Relay:
-    """A TCP relay in front of the S3 server. `cut_after(n)` drops every connection once n more bytes have
-    passed and refuses new ones, as an outage does; `restore()` brings the server back on the same port."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.relayed = 0
-        self.cut_at: int | None = None
-        self.lock = threading.Lock()
-        self.connections: list[socket.socket] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.serve()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def serve(self) -> None:
-        threading.Thread(target=self.accept, args=(self.listener,), daemon=True).start()
-
-    def accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:  # the listener was closed: outage
-                return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            with self.lock:
-                self.connections += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self.pump, args=(source, sink), daemon=True).start()
-
-    def pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-                with self.lock:
-                    self.relayed += len(data)
-                    cut = self.cut_at is not None and self.relayed >= self.cut_at
-                if cut:
-                    self.outage()
-                    return
-
-    def cut_after(self, n_bytes: int) -> None:
-        with self.lock:
-            self.cut_at = self.relayed + n_bytes
-
-    def outage(self) -> None:
-        with self.lock:
-            self.cut_at = None
-            doomed, self.connections = [self.listener, *self.connections], []
-        for sock in doomed:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def restore(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
-        self.serve()
-
-
 def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
     s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,7 +68,7 @@ def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
     monkeypatch.setenv("HANDOFF_S3_CHUNK_MB", "5")
     model = np.random.default_rng(0).random(3_000_000)  # 24 MB: five parts
 
-    relay.cut_after(8 * 2**20)  # the server goes away in the middle of the upload
+    relay.cut_after(8 * 2**20, "upload")  # the server goes away in the middle of the upload
     with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/1/model: .*the task can be retried"):
         S3Store().save(model, scope=RunScope("dag", "run", "task", 1))
     relay.restore()
@@ -142,7 +78,7 @@ def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
     listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.object_key("dag/run/task"))
     assert [item["Key"].rsplit("/", 2)[-2] for item in listed["Contents"]] == ["2"], "no object of the failed try"
 
-    relay.cut_after(8 * 2**20)  # and again in the middle of the download
+    relay.cut_after(8 * 2**20, "download")  # and again in the middle of the download
     with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/2/model: .*the task can be retried"):
         S3Store().load(ref)
     relay.restore()
