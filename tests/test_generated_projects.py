@@ -62,7 +62,7 @@ def make_ok(project: Path, target: str, **variables: str) -> str:
     status, output, seconds = make(project, target, **variables)
     tail = "\n".join(output.splitlines()[-TAIL_LINES:])
     assert status == 0, f"`make {target}` exited {status} after {seconds:.0f} s; last lines:\n{tail}"
-    print(f"make {target} ({project.name}): {seconds:.1f} s")
+    print(f"make {target} ({project.parent.name}): {seconds:.1f} s")
     return output
 
 
@@ -217,6 +217,7 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.soak
+@pytest.mark.xdist_group("soak")  # one soak at a time: each keeps a core busy for minutes
 @pytest.mark.parametrize("backend", SOAK_BACKENDS)
 def test_project_survives_the_soak(backend: str) -> None:
     """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
