@@ -217,7 +217,6 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.soak
-@pytest.mark.xdist_group("soak")  # one soak at a time: each keeps a core busy for minutes
 @pytest.mark.parametrize("backend", SOAK_BACKENDS)
 def test_project_survives_the_soak(backend: str) -> None:
     """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
