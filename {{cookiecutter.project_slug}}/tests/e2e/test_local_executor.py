@@ -9,20 +9,22 @@ from __future__ import annotations
 import os
 import signal
 import time
+{%- if cookiecutter.storage_backend != "variables" %}
 from typing import Any
+{%- endif %}
 
 import pytest
 {%- if cookiecutter.storage_backend == "s3" %}
 from botocore.exceptions import ClientError
 {%- endif %}
-{% if cookiecutter.storage_backend != "variables" %}
+{%- if cookiecutter.storage_backend != "variables" %}
+
 from {{ cookiecutter.package_name }}.handoff import load_model
 {%- endif %}
-from {{ cookiecutter.package_name }}.ml.data import load_splits
-from {{ cookiecutter.package_name }}.ml.model import score, train
 
 from scripts.airflow_api import AirflowApi, ApiError
 from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED
+from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
 
 MAIN = "train_and_score"
@@ -73,17 +75,6 @@ def kill_mid_save(api: AirflowApi, db: MetadataDb, dag_id: str, run_id: str, tim
         assert time.monotonic() < deadline, "the producer never started saving"
         time.sleep(1)
     os.kill(db.task_instances(dag_id, run_id)["produce"]["pid"], signal.SIGKILL)
-
-
-def verified(ref: dict[str, Any]) -> str:
-    """The line the handoff library logs once the stored bytes matched the reference."""
-    return f"verified {ref['uri']} ({ref['size_bytes']} bytes, sha256 {ref['sha256']})"
-
-
-def expected_predictions(seed: int, c: float) -> list[dict[str, Any]]:
-    """What the run's model must predict: the same seed and c train the same model."""
-    splits = load_splits(seed)
-    return score(train(splits.x_train, splits.y_train, c=c, seed=seed), splits.x_batch)
 
 
 def test_each_task_runs_in_its_own_process_and_loads_from_storage(

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from scripts.airflow_api import AirflowApi
 from tests.e2e.dags.handoff_s3_outage import SEED, C, padding
+from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
-from tests.e2e.test_local_executor import expected_predictions, verified
 from tests.s3_relay import Relay
 
 DAG_ID = "handoff_s3_outage"

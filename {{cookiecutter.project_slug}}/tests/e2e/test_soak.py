@@ -16,13 +16,13 @@ import time
 from typing import Any
 
 import pytest
-{% if cookiecutter.storage_backend != "variables" %}
+{%- if cookiecutter.storage_backend != "variables" %}
+
 from {{ cookiecutter.package_name }}.handoff import default_store, load_model
 {%- endif %}
-from {{ cookiecutter.package_name }}.ml.data import load_splits
-from {{ cookiecutter.package_name }}.ml.model import score, train
 
 from scripts.airflow_api import FINISHED, AirflowApi
+from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
 
 MAIN = "train_and_score"
@@ -77,11 +77,6 @@ def soak_runs(local_api: AirflowApi) -> dict[str, dict[str, Any]]:
     return {**concurrent, **sequential}
 
 
-def verified_line(ref: dict[str, Any]) -> str:
-    """What the handoff library logs once the stored bytes matched the reference."""
-    return f"verified {ref['uri']} ({ref['size_bytes']} bytes, sha256 {ref['sha256']})"
-
-
 def test_every_run_scores_with_its_own_model(
     soak_runs: dict[str, dict[str, Any]], local_api: AirflowApi, local_db: MetadataDb
 ) -> None:
@@ -91,13 +86,12 @@ def test_every_run_scores_with_its_own_model(
         assert (model_ref["dag_id"], model_ref["run_id"]) == (MAIN, run_id)
         model_refs[run_id] = model_ref
 
-        splits = load_splits(conf["seed"])
-        expected = score(train(splits.x_train, splits.y_train, c=conf["c"], seed=conf["seed"]), splits.x_batch)
+        expected = expected_predictions(**conf)
         scored = local_db.xcom(MAIN, run_id, "score_batch")
         assert scored["model_sha256"] == model_ref["sha256"], f"run {run_id} scored with another run's model"
         assert scored["predicted_benign"] == sum(p["prediction"] for p in expected), run_id
         for consumer in ("evaluate_model", "score_batch"):
-            assert verified_line(model_ref) in local_api.log(MAIN, run_id, consumer, 1), f"{run_id} {consumer}"
+            assert verified(model_ref) in local_api.log(MAIN, run_id, consumer, 1), f"{run_id} {consumer}"
 {%- if cookiecutter.storage_backend != "variables" %}
         predictions = load_model(scored["predictions"])
         assert predictions["model_sha256"] == model_ref["sha256"]
