@@ -26,6 +26,7 @@ BACKEND_FILES = {
     ],
     "variables": [
         f"{HANDOFF}/variables.py",
+        f"src/{PACKAGE}/variables_teardown.py",
         "tests/handoff/test_variables.py",
         "tests/handoff/variables_checks_dag.py",
         "benchmarks/variables.py",

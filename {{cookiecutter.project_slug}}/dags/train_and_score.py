@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, task{% if cookiecutter.storage_backend == "variables" %}, teardown{% endif %}
+from airflow.sdk import Param, dag, task
 
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
+{%- if cookiecutter.storage_backend == "variables" %}
+from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
+{%- endif %}
 
 
 @dag(
@@ -97,16 +100,6 @@ def train_and_score() -> None:
             "rows": len(predictions),
             "predicted_benign": positives,
         }
-{%- if cookiecutter.storage_backend == "variables" %}
-
-    @teardown
-    def delete_run_variables(**context: Any) -> None:
-        from {{ cookiecutter.package_name }}.handoff import default_store
-
-        ti = context["ti"]
-        deleted = default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
-        print(f"deleted {len(deleted)} Variables of run {ti.run_id}")
-{%- endif %}
 
     model_ref = train_model()
     holdout_accuracy = evaluate_model(model_ref)

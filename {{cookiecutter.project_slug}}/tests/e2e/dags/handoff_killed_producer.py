@@ -10,9 +10,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import dag, task{% if cookiecutter.storage_backend == "variables" %}, teardown{% endif %}
+from airflow.sdk import dag, task
 
 from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
+{%- if cookiecutter.storage_backend == "variables" %}
+from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
+{%- endif %}
 
 SAVING_STARTED = "saving started; stalling until killed"
 
@@ -51,15 +54,6 @@ def handoff_killed_producer() -> None:
 
         predictions = load_model(model_ref).predict(load_splits(4).x_batch)
         return {"model_sha256": model_ref["sha256"], "predictions": predictions.tolist()}
-{%- if cookiecutter.storage_backend == "variables" %}
-
-    @teardown
-    def delete_run_variables(**context: Any) -> None:
-        from {{ cookiecutter.package_name }}.handoff import default_store
-
-        ti = context["ti"]
-        default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
-{%- endif %}
 
     model_ref = produce()
     {% if cookiecutter.storage_backend == "variables" %}consumed = {% endif %}consume(model_ref)

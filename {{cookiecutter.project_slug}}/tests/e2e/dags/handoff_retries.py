@@ -10,9 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import dag, task{% if cookiecutter.storage_backend == "variables" %}, teardown{% endif %}
+from airflow.sdk import dag, task
 
 from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
+{%- if cookiecutter.storage_backend == "variables" %}
+from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
+{%- endif %}
 
 
 @dag(
@@ -45,15 +48,6 @@ def handoff_retries() -> None:
             raise RuntimeError("first try fails after loading the model")
         predictions = model.predict(load_splits(3).x_batch)
         return {"model_sha256": model_ref["sha256"], "predictions": predictions.tolist()}
-{%- if cookiecutter.storage_backend == "variables" %}
-
-    @teardown
-    def delete_run_variables(**context: Any) -> None:
-        from {{ cookiecutter.package_name }}.handoff import default_store
-
-        ti = context["ti"]
-        default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
-{%- endif %}
 
     model_ref = produce()
     {% if cookiecutter.storage_backend == "variables" %}consumed = {% endif %}consume(model_ref)
