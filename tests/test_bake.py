@@ -32,23 +32,25 @@ COMMON_FILES = {
     "pyproject.toml",
     "requirements.lock",
     "dags/train_and_score.py",
+    "dags/score_champion.py",
     "scripts/__init__.py",
-    "scripts/airflow_api.py",
     "scripts/docker_env.py",
     "scripts/run_dag.py",
     "scripts/stack.py",
     *(f"benchmarks/{name}.py" for name in ("__init__", "__main__", "phase", "plot", "workload")),
     f"src/{PKG}/__init__.py",
+    f"src/{PKG}/airflow_api.py",
+    f"src/{PKG}/assets.py",
     f"src/{PKG}/dag_defaults.py",
     f"src/{PKG}/ml/__init__.py",
     f"src/{PKG}/ml/data.py",
     f"src/{PKG}/ml/model.py",
     *(
         f"src/{PKG}/handoff/{name}.py"
-        for name in ("__init__", "errors", "formats", "keys", "reference", "settings", "store")
+        for name in ("__init__", "__main__", "champion", "errors", "formats", "keys", "reference", "settings", "store")
     ),
 }
-RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/__main__.py", "dags/handoff_retention.py"}
+RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/pins.py", "dags/handoff_retention.py"}
 BACKEND_FILES = {
     "shared_fs": {f"src/{PKG}/handoff/shared_fs.py", "benchmarks/shared_fs.py", *RETENTION_FILES},
     "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},

@@ -5,9 +5,13 @@
 library, which returns a small reference (URI, SHA-256, size, run and task).
 Only that reference travels through XCom. `evaluate_model` loads the model
 from storage (verifying its SHA-256 first) and fails the run when the
-held-out accuracy is below the `min_accuracy` param. `score_batch` loads it
-again and scores a batch, saving the predictions next to the model and
-returning their reference with a short summary.
+held-out accuracy is below the `min_accuracy` param. `promote_model` then
+makes it the champion, per the `promote` param (`if_better`: only when it beats
+the current champion on the same holdout), with one event on the champion
+asset that the `score_champion` DAG runs on; when it does not promote, it is
+skipped and says why. `score_batch` loads the model again and scores a batch,
+saving the predictions next to the model and returning their reference with a
+short summary.
 {%- if cookiecutter.storage_backend == "variables" %}
 `delete_run_variables` (a teardown task) deletes the run's Variables when the
 run ends, whether it succeeded or failed.
@@ -23,7 +27,9 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
+from {{ cookiecutter.package_name }}.handoff.champion import PROMOTE_MODES
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
 {%- endif %}
@@ -40,6 +46,11 @@ from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variab
         "seed": Param(42, type="integer", description="Seed for the data split and the model"),
         "c": Param(1.0, type="number", exclusiveMinimum=0, description="Inverse regularisation strength"),
         "min_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Quality gate on the holdout"),
+        "promote": Param(
+            "if_better",
+            enum=list(PROMOTE_MODES),
+            description="Make the model the champion: if it beats the current one on the same holdout, always, never",
+        ),
     },
     doc_md=__doc__,
 )
@@ -72,6 +83,33 @@ def train_and_score() -> None:
             )
         return holdout_accuracy
 
+    @task(inlets=[CHAMPION], outlets=[CHAMPION], multiple_outputs=False)
+    def promote_model(
+        model_ref: dict[str, Any], holdout_accuracy: float, params: dict[str, Any], **context: Any
+    ) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from {{ cookiecutter.package_name }}.handoff.champion import (
+            load_promoted,
+            newest_promotion,
+            promotion_extra,
+            reason_not_to_promote,
+        )
+        from {{ cookiecutter.package_name }}.ml.data import load_splits
+        from {{ cookiecutter.package_name }}.ml.model import accuracy
+
+        champion = newest_promotion(context["inlet_events"][CHAMPION].ascending(False).limit(1))
+        champion_accuracy = None
+        if champion is not None and params["promote"] == "if_better":
+            splits = load_splits(params["seed"])
+            champion_accuracy = accuracy(load_promoted(champion, context["ti"]), splits.x_holdout, splits.y_holdout)
+        reason = reason_not_to_promote(params["promote"], holdout_accuracy, champion_accuracy)
+        if reason:  # skipped: no event, the champion stays
+            raise AirflowSkipException(f"not promoted: {reason}")
+        context["outlet_events"][CHAMPION].extra = promotion_extra(model_ref, holdout_accuracy)
+        print(f"promoted {model_ref['uri']} (sha256 {model_ref['sha256']}, holdout accuracy {holdout_accuracy:.4f})")
+        return {"sha256": model_ref["sha256"], "holdout_accuracy": holdout_accuracy}
+
     @task(multiple_outputs=False)
     def score_batch(
         model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]
@@ -103,9 +141,10 @@ def train_and_score() -> None:
 
     model_ref = train_model()
     holdout_accuracy = evaluate_model(model_ref)
+    {% if cookiecutter.storage_backend == "variables" %}promoted = {% endif %}promote_model(model_ref, holdout_accuracy)
     {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ dag_run.run_after | ds }}{% endraw %}")
 {%- if cookiecutter.storage_backend == "variables" %}
-    [model_ref, holdout_accuracy, scored] >> delete_run_variables()
+    [model_ref, holdout_accuracy, promoted, scored] >> delete_run_variables()
 {%- endif %}
 
 

@@ -1,5 +1,8 @@
 """Run a DAG of this project once through a real scheduler and report where the model went and how it scored.
 
+For the main DAG, also waits for the `score_champion` run its promotion triggered, and prints the champion it
+scored with.
+
 Every task runs in its own process (LocalExecutor), so the model can only reach the next task through
 storage. Uses the stack of `make stack` when it is running; otherwise starts a short-lived one (api-server,
 scheduler, dag-processor, and a local S3 server for s3 without a configured connection) and stops it afterwards.
@@ -12,12 +15,23 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 
-from scripts.airflow_api import AirflowApi, admin_login
+from {{ cookiecutter.package_name }}.airflow_api import (
+    AirflowApi,
+    ApiError,
+    admin_login,
+)
+from {{ cookiecutter.package_name }}.handoff.champion import (
+    CHAMPION_ASSET_NAME,
+    newest_promotion,
+)
+
 from scripts.stack import Stack, StackError, running_stack, stack_from_env, storage_description
 
 UNNEEDED = ("triggerer",)  # the DAG defers nothing
+MAIN, CONSUMER = "train_and_score", "score_champion"
 
 
 @contextlib.contextmanager
@@ -50,6 +64,31 @@ def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
         print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
 
 
+def wait_for_promotion_scoring(api: AirflowApi, run_id: str, timeout: float = 300) -> str:
+    """Report the main run's promotion, wait for the `score_champion` run it triggered; return that run's state."""
+    if api.task_instances(MAIN, run_id)["promote_model"]["state"] != "success":
+        champion = newest_promotion(api.asset_events(CHAMPION_ASSET_NAME, limit=1))
+        print(f"\nnot promoted (promote_model's log says why); champion: {champion.describe() if champion else 'none'}")
+        return "success"
+    event = api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id=run_id)[0]
+    deadline = time.monotonic() + timeout
+    while not (consumers := [r for r in event["created_dagruns"] if r["dag_id"] == CONSUMER]):
+        if time.monotonic() > deadline:
+            raise ApiError(f"no {CONSUMER} run was created for the promotion within {timeout:.0f} s")
+        time.sleep(1)
+        event = api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id=run_id)[0]
+    consumer_run = consumers[0]["run_id"]
+    print(f"\npromoted; {CONSUMER} run {consumer_run} triggered by the promotion, waiting for it to finish")
+    state = api.wait_for_runs(CONSUMER, [consumer_run], timeout=timeout)[consumer_run]
+    scored = api.xcom(CONSUMER, consumer_run, "score_with_champion")
+    print(f"run {consumer_run}: {state}")
+    if scored:
+        print(f"champion:    run {scored['champion_run_id']}, sha256 {scored['model_sha256']}")
+        print(f"             holdout accuracy {scored['holdout_accuracy']:.4f}")
+        print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
+    return state
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dag_id", nargs="?", default="train_and_score")
@@ -58,11 +97,15 @@ def main() -> int:
     try:
         with airflow(stack_from_env()) as api:
             api.wait_for_dag(args.dag_id)
+            if args.dag_id == MAIN:
+                api.wait_for_dag(CONSUMER)  # unpaused before the promotion, which triggers it
             run_id = api.trigger(args.dag_id, conf=json.loads(args.conf))
             print(f"triggered {run_id}; waiting for it to finish")
             state = api.wait_for_runs(args.dag_id, [run_id])[run_id]
             report(api, args.dag_id, run_id, state)
-    except StackError as exc:
+            if args.dag_id == MAIN and state == "success":
+                state = wait_for_promotion_scoring(api, run_id)
+    except (StackError, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0 if state == "success" else 1

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from scripts.airflow_api import admin_login
+from {{ cookiecutter.package_name }}.airflow_api import admin_login
 
 PROJECT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")

@@ -1,5 +1,9 @@
 """The teardown every DAG on the variables backend ends with: Variables are global, so each run deletes its own.
 
+The one exception is a model that is a champion (the current one or one of the ``KEEP_CHAMPIONS`` before it,
+from the champion asset's history): it stays for `score_champion` and for a rollback, and the teardown of a
+later run deletes it once it has dropped out of those.
+
 Light on purpose: DAG files import it at parse time; the store is imported when the task runs.
 """
 
@@ -9,14 +13,25 @@ from typing import Any
 
 from airflow.sdk import XComArg, task, teardown
 
+from .assets import CHAMPION
+
+# Promotions read from the asset's history: each one retires at most one champion, and every run that
+# promotes ends with this teardown, so the retired champions are always among the newest events.
+HISTORY_EVENTS = 100
+
 
 def delete_this_runs_variables(**context: Any) -> None:
-    """Delete the Variables this run's tasks saved."""
+    """Delete the Variables this run's tasks saved, but a champion's model; delete retired champions' models."""
     from .handoff import default_store
+    from .handoff.champion import KEEP_CHAMPIONS, pinned_promotions, promotion_history, retired_promotions
 
+    store = default_store()
+    history = promotion_history(context["inlet_events"][CHAMPION].ascending(False).limit(HISTORY_EVENTS))
+    champions = {promotion.reference.uri for promotion in pinned_promotions(history, KEEP_CHAMPIONS)}
     ti = context["ti"]
-    deleted = default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
-    print(f"deleted {len(deleted)} Variables of run {ti.run_id}")
+    deleted = store.delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids), keep_uris=champions)
+    retired = store.delete_references([p.reference for p in retired_promotions(history, KEEP_CHAMPIONS)])
+    print(f"deleted {len(deleted)} Variables of run {ti.run_id} and {len(retired)} of retired champions")
 
 
 def delete_run_variables() -> XComArg:
@@ -25,4 +40,4 @@ def delete_run_variables() -> XComArg:
     A new task per call, not one module-level ``@teardown`` function: Airflow 3.3's decorated teardown
     records its trigger rule on its first call and refuses a second, so it could serve only one DAG.
     """
-    return teardown(task(delete_this_runs_variables, task_id="delete_run_variables"))()
+    return teardown(task(delete_this_runs_variables, task_id="delete_run_variables", inlets=[CHAMPION]))()

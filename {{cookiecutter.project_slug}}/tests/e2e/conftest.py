@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.airflow_api import AirflowApi, admin_login
-{%- if cookiecutter.storage_backend == "s3" %}
+from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
+{% if cookiecutter.storage_backend == "s3" %}
 from scripts.local_s3 import connection_json
 {%- endif %}
 from scripts.stack import Stack, free_port, running_stack

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from scripts.airflow_api import AirflowApi, admin_login
+from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
+
 from scripts.stack import Stack, free_port, running_stack
 from tests.conftest import PROJECT
 from tests.e2e.conftest import INFO_LOGS, storage_env

@@ -17,12 +17,12 @@ import pytest
 {%- if cookiecutter.storage_backend == "s3" %}
 from botocore.exceptions import ClientError
 {%- endif %}
-{%- if cookiecutter.storage_backend != "variables" %}
 
+from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, ApiError
+{%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import load_model
 {%- endif %}
 
-from scripts.airflow_api import AirflowApi, ApiError
 from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from scripts.airflow_api import AirflowApi
+from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
+
 from tests.e2e.dags.handoff_s3_outage import SEED, C, padding
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb

@@ -16,12 +16,12 @@ import time
 from typing import Any
 
 import pytest
-{%- if cookiecutter.storage_backend != "variables" %}
 
+from {{ cookiecutter.package_name }}.airflow_api import FINISHED, AirflowApi
+{%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import default_store, load_model
 {%- endif %}
 
-from scripts.airflow_api import FINISHED, AirflowApi
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
 

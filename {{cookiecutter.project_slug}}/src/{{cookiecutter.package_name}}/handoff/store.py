@@ -137,6 +137,12 @@ class ArtifactStore(ABC):
             log.info("verified %s (%d bytes, sha256 %s); deserialising", ref.uri, ref.size_bytes, ref.sha256)
             return serializer.load(source)
 
+    def verify_stored(self, reference: dict | ArtifactRef) -> ArtifactRef:
+        """Check the stored bytes against ``reference`` without deserialising them (before a rollback, say)."""
+        ref = ArtifactRef.from_dict(reference)
+        with self.open_verified(self.key_from_uri(ref.uri), ref):
+            return ref
+
     def key_from_uri(self, uri: str) -> str:
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")

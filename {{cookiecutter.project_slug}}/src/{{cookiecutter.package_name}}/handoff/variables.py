@@ -17,7 +17,7 @@ import binascii
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -34,11 +34,24 @@ MAX_VARIABLE_KEY_CHARS = 250
 INDEX_NAME = "index"
 
 
+def read_variable_in_task(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    return Variable.get(key, default=None)
+
+
 class VariablesStore(ArtifactStore):
     key_component_chars = KEY_COMPONENT_CHARS
 
-    def __init__(self, prefix: str | None = None, settings: HandoffSettings | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str | None = None,
+        settings: HandoffSettings | None = None,
+        read_variable: Callable[[str], str | None] | None = None,
+    ) -> None:
         super().__init__(settings)
+        # Inside a task the Task SDK reads Variables; outside one (the command line) the REST API does.
+        self.read_variable = read_variable or read_variable_in_task
         self.prefix = (prefix or os.environ.get("HANDOFF_VARIABLES_PREFIX") or "handoff").strip("/")
         self.max_bytes = env_int("HANDOFF_VARIABLES_MAX_BYTES", DEFAULT_MAX_BYTES)
 
@@ -87,9 +100,7 @@ class VariablesStore(ArtifactStore):
 
     @contextmanager
     def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:
-        from airflow.sdk import Variable
-
-        encoded = Variable.get(self.variable_key(key), default=None)
+        encoded = self.read_variable(self.variable_key(key))
         if encoded is None:
             raise ArtifactNotFoundError(
                 f"artifact not found in Variable {self.variable_key(key)!r}: was the run's teardown already run?"
@@ -102,17 +113,34 @@ class VariablesStore(ArtifactStore):
         verify(source, ref, f"Variable {self.variable_key(key)!r}")
         yield source
 
-    def delete_run_artifacts(self, dag_id: str, run_id: str, task_ids: list[str]) -> list[str]:
-        """Delete every artifact the run's tasks recorded, and their indexes. Returns the deleted keys."""
+    def delete_run_artifacts(
+        self, dag_id: str, run_id: str, task_ids: list[str], keep_uris: Collection[str] = ()
+    ) -> list[str]:
+        """Delete every artifact the run's tasks recorded (but those in ``keep_uris``), and their indexes.
+
+        Returns the deleted keys. A kept artifact (a champion's model) is then tracked by the champion's history.
+        """
         from airflow.sdk import Variable
 
         deleted = []
         for task_id in task_ids:
             index_key = self.index_key(artifact_key(RunScope(dag_id, run_id, task_id), INDEX_NAME, KEY_COMPONENT_CHARS))
             for key in json.loads(Variable.get(index_key, default="[]")):
-                Variable.delete(self.variable_key(key))
-                deleted.append(self.variable_key(key))
+                if self.uri_for(key) not in keep_uris:
+                    Variable.delete(self.variable_key(key))
+                    deleted.append(self.variable_key(key))
             Variable.delete(index_key)
+        return deleted
+
+    def delete_references(self, refs: list[ArtifactRef]) -> list[str]:
+        """Delete the artifacts these references name that are still stored. Returns the deleted keys."""
+        from airflow.sdk import Variable
+
+        stored = set(Variable.keys(prefix=f"{self.prefix}/"))
+        keys = (self.variable_key(self.key_from_uri(ref.uri)) for ref in refs)
+        deleted = [variable_key for variable_key in keys if variable_key in stored]
+        for variable_key in deleted:
+            Variable.delete(variable_key)
         return deleted
 
     def list_runs(self) -> Iterator[StoredRun]:

@@ -1,8 +1,12 @@
-"""A small client of Airflow's REST API (v2), as any external client would use it: token, trigger, poll."""
+"""A small client of Airflow's REST API (v2), as any external client would use it: token, trigger, poll.
+
+Used by the scripts, the tests and the handoff command line (which finds Airflow through ``from_env``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,8 @@ from urllib.parse import quote
 import httpx
 
 FINISHED = {"success", "failed"}
+# Where `make setup` puts Airflow's home when AIRFLOW_HOME is not set: the project's .airflow.
+PROJECT_AIRFLOW_HOME = Path(__file__).resolve().parents[2] / ".airflow"
 
 
 class ApiError(RuntimeError):
@@ -25,15 +31,35 @@ def admin_login(airflow_home: Path) -> tuple[str, str]:
 
 class AirflowApi:
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:
-        response = httpx.post(
-            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=timeout
-        )
+        try:
+            response = httpx.post(
+                f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=timeout
+            )
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach Airflow's API at {base_url} ({exc}): is Airflow running?") from None
         if response.status_code >= 400:
             raise ApiError(f"login as {username!r} refused: {response.status_code} {response.text}")
         token = response.json()["access_token"]
         self.http = httpx.Client(
             base_url=f"{base_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
+
+    @classmethod
+    def from_env(cls) -> AirflowApi:
+        """The API at AIRFLOW_API_URL (default: the local stack's), as AIRFLOW_API_USERNAME / AIRFLOW_API_PASSWORD,
+        or else as the admin whose password the simple auth manager generated in AIRFLOW_HOME."""
+        url = os.environ.get("AIRFLOW_API_URL") or f"http://localhost:{os.environ.get('API_PORT', '8080')}"
+        if os.environ.get("AIRFLOW_API_USERNAME"):
+            return cls(url, os.environ["AIRFLOW_API_USERNAME"], os.environ.get("AIRFLOW_API_PASSWORD", ""))
+        home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_AIRFLOW_HOME)
+        try:
+            login = admin_login(home)
+        except FileNotFoundError:
+            raise ApiError(
+                f"no login for Airflow's API at {url}: set AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD "
+                f"(no generated admin password in {home})"
+            ) from None
+        return cls(url, *login)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
@@ -103,3 +129,32 @@ class AirflowApi:
             else line
             for line in content
         )
+
+    def asset_id(self, name: str) -> int | None:
+        """The id of the asset called ``name``; None until a DAG that uses it has been parsed."""
+        found = self.request("GET", "/assets", params={"name_pattern": name, "limit": 100})["assets"]
+        return next((asset["id"] for asset in found if asset["name"] == name), None)
+
+    def asset_events(self, name: str, limit: int = 100, **filters: Any) -> list[dict]:
+        """The asset's events, newest first (``filters``: e.g. source_run_id=...); none if there is no such asset."""
+        asset_id = self.asset_id(name)
+        if asset_id is None:
+            return []
+        params = {"asset_id": asset_id, "order_by": "-timestamp", "limit": limit, **filters}
+        return self.request("GET", "/assets/events", params=params)["asset_events"]
+
+    def create_asset_event(self, name: str, extra: dict[str, Any]) -> dict:
+        """An event on the asset, as a producer task would emit it; DAGs scheduled on the asset run on it."""
+        asset_id = self.asset_id(name)
+        if asset_id is None:
+            raise ApiError(f"Airflow has no asset named {name!r}: has the DAG processor parsed the project's DAGs?")
+        return self.request("POST", "/assets/events", json={"asset_id": asset_id, "extra": extra})
+
+    def variable(self, key: str) -> str | None:
+        """A Variable's value (None if there is none): the Task SDK reads Variables only inside a task."""
+        response = self.http.get(f"/variables/{quote(key, safe='/')}")
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ApiError(f"GET /variables/{key}: {response.status_code} {response.text}")
+        return response.json()["value"]
