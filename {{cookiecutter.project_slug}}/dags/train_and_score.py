@@ -105,6 +105,7 @@ def train_and_score() -> None:
             champion_accuracy = accuracy(load_promoted(champion, context["ti"]), splits.x_holdout, splits.y_holdout)
         reason = reason_not_to_promote(params["promote"], holdout_accuracy, champion_accuracy)
         if reason:  # skipped: no event, the champion stays
+            print(f"not promoted: {reason}")
             raise AirflowSkipException(f"not promoted: {reason}")
         context["outlet_events"][CHAMPION].extra = promotion_extra(model_ref, holdout_accuracy)
         print(f"promoted {model_ref['uri']} (sha256 {model_ref['sha256']}, holdout accuracy {holdout_accuracy:.4f})")

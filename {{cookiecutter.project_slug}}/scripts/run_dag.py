@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Iterator
 
 from {{ cookiecutter.package_name }}.airflow_api import (
@@ -67,17 +66,13 @@ def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
 def wait_for_promotion_scoring(api: AirflowApi, run_id: str, timeout: float = 300) -> str:
     """Report the main run's promotion, wait for the `score_champion` run it triggered; return that run's state."""
     if api.task_instances(MAIN, run_id)["promote_model"]["state"] != "success":
+        log = api.log(MAIN, run_id, "promote_model", 1)
+        print("\n" + next((line for line in log.splitlines() if "not promoted:" in line), "not promoted"))
         champion = newest_promotion(api.asset_events(CHAMPION_ASSET_NAME, limit=1))
-        print(f"\nnot promoted (promote_model's log says why); champion: {champion.describe() if champion else 'none'}")
+        print(f"champion:    {champion.describe() if champion else 'none'}")
         return "success"
     event = api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id=run_id)[0]
-    deadline = time.monotonic() + timeout
-    while not (consumers := [r for r in event["created_dagruns"] if r["dag_id"] == CONSUMER]):
-        if time.monotonic() > deadline:
-            raise ApiError(f"no {CONSUMER} run was created for the promotion within {timeout:.0f} s")
-        time.sleep(1)
-        event = api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id=run_id)[0]
-    consumer_run = consumers[0]["run_id"]
+    consumer_run = api.wait_for_triggered_run(CHAMPION_ASSET_NAME, event["id"], CONSUMER, timeout)
     print(f"\npromoted; {CONSUMER} run {consumer_run} triggered by the promotion, waiting for it to finish")
     state = api.wait_for_runs(CONSUMER, [consumer_run], timeout=timeout)[consumer_run]
     scored = api.xcom(CONSUMER, consumer_run, "score_with_champion")

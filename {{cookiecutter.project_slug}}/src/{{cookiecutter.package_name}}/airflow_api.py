@@ -150,6 +150,21 @@ class AirflowApi:
             raise ApiError(f"Airflow has no asset named {name!r}: has the DAG processor parsed the project's DAGs?")
         return self.request("POST", "/assets/events", json={"asset_id": asset_id, "extra": extra})
 
+    def wait_for_triggered_run(self, asset_name: str, event_id: int, dag_id: str, timeout: float = 120) -> str:
+        """The id of the run of ``dag_id`` that an asset event triggered (the scheduler creates it shortly after;
+        several events may fold into one run)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = next((e for e in self.asset_events(asset_name, limit=50) if e["id"] == event_id), None)
+            if event is None:
+                raise ApiError(f"no event {event_id} among the newest 50 of asset {asset_name!r}")
+            runs = [run["run_id"] for run in event["created_dagruns"] if run["dag_id"] == dag_id]
+            if runs:
+                return runs[0]
+            if time.monotonic() > deadline:
+                raise ApiError(f"no run of {dag_id!r} was created for event {event_id} within {timeout:.0f} s")
+            time.sleep(1)
+
     def variable(self, key: str) -> str | None:
         """A Variable's value (None if there is none): the Task SDK reads Variables only inside a task."""
         response = self.http.get(f"/variables/{quote(key, safe='/')}")
