@@ -47,8 +47,9 @@ def handoff_variables() -> list[str]:
 
 
 def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
-    dag_run = dag.test(run_conf={"seed": 7, "c": 0.5})
+    dag_run = dag.test(run_conf={"seed": 7, "c": 0.5, "promote": "always"})
     assert dag_run.state == "success"
+    assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()}["promote_model"] == "success"
 
     model_ref = xcom_value(dag_run, "train_model")
     assert model_ref["run_id"] == dag_run.run_id and model_ref["task_id"] == "train_model"
@@ -67,7 +68,8 @@ def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
     assert scored["model_sha256"] == model_ref["sha256"]
     assert scored["predicted_benign"] == sum(p["prediction"] for p in expected)
 {%- if cookiecutter.storage_backend == "variables" %}
-    assert handoff_variables() == [], "the teardown must delete the run's Variables"
+    model_variable = model_ref["uri"].removeprefix("airflow-variable://")
+    assert handoff_variables() == [model_variable], "the teardown deletes the run's Variables but the champion's"
 {%- else %}
 
     from {{ cookiecutter.package_name }}.handoff import load_model
@@ -84,8 +86,9 @@ def test_quality_gate_fails_the_run(dag: Any) -> None:
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states["train_model"] == "success"
     assert states["evaluate_model"] == "failed"
-    assert states["score_batch"] == "upstream_failed"
+    assert states["promote_model"] == states["score_batch"] == "upstream_failed"
 {%- if cookiecutter.storage_backend == "variables" %}
     assert states["delete_run_variables"] == "success"
-    assert handoff_variables() == [], "a failed run's Variables are deleted too"
+    run_prefix = "/".join(xcom_value(dag_run, "train_model")["uri"].removeprefix("airflow-variable://").split("/")[:3])
+    assert [key for key in handoff_variables() if key.startswith(run_prefix + "/")] == [], "a failed run's too"
 {%- endif %}
