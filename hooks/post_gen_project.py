@@ -29,6 +29,7 @@ BACKEND_FILES = {
         f"src/{PACKAGE}/variables_teardown.py",
         "tests/handoff/test_variables.py",
         "tests/handoff/variables_checks_dag.py",
+        "tests/variable_keys.py",
         "benchmarks/variables.py",
     ],
 }

@@ -74,6 +74,7 @@ TEST_FILES_ONLY_FOR = {
     "test_s3_outage.py": {"s3"},
     "test_variables.py": {"variables"},
     "variables_checks_dag.py": {"variables"},
+    "variable_keys.py": {"variables"},
     "test_retention.py": {"shared_fs", "s3"},
 }
 

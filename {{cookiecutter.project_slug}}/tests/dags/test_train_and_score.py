@@ -15,6 +15,9 @@ from {{ cookiecutter.package_name }}.ml.data import load_splits
 from {{ cookiecutter.package_name }}.ml.model import accuracy, score, train
 
 from tests.conftest import PROJECT
+{%- if cookiecutter.storage_backend == "variables" %}
+from tests.variable_keys import variable_key
+{%- endif %}
 
 
 def xcom_value(dag_run: Any, task_id: str) -> Any:
@@ -68,8 +71,7 @@ def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
     assert scored["model_sha256"] == model_ref["sha256"]
     assert scored["predicted_benign"] == sum(p["prediction"] for p in expected)
 {%- if cookiecutter.storage_backend == "variables" %}
-    model_variable = model_ref["uri"].removeprefix("airflow-variable://")
-    assert handoff_variables() == [model_variable], "the teardown deletes the run's Variables but the champion's"
+    assert handoff_variables() == [variable_key(model_ref["uri"])], "the teardown deletes all but the champion"
 {%- else %}
 
     from {{ cookiecutter.package_name }}.handoff import load_model
@@ -89,6 +91,6 @@ def test_quality_gate_fails_the_run(dag: Any) -> None:
     assert states["promote_model"] == states["score_batch"] == "upstream_failed"
 {%- if cookiecutter.storage_backend == "variables" %}
     assert states["delete_run_variables"] == "success"
-    run_prefix = "/".join(xcom_value(dag_run, "train_model")["uri"].removeprefix("airflow-variable://").split("/")[:3])
+    run_prefix = variable_key(xcom_value(dag_run, "train_model")["uri"]).rsplit("/", 3)[0]
     assert [key for key in handoff_variables() if key.startswith(run_prefix + "/")] == [], "a failed run's too"
 {%- endif %}

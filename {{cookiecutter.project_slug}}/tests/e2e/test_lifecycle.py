@@ -16,6 +16,9 @@ from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
 from scripts.stack import Stack
 from tests.e2e.expectations import verified
 from tests.e2e.metadata import MetadataDb
+{%- if cookiecutter.storage_backend == "variables" %}
+from tests.variable_keys import variable_key
+{%- endif %}
 
 MAIN, CONSUMER = "train_and_score", "score_champion"
 # The same holdout (seed 1) for every run; c=1.0 scores 0.956 on it, c=0.01 0.921, c=0.003 0.895.
@@ -143,7 +146,7 @@ def test_only_the_pinned_champions_keep_variables(
         scoring_of(local_api, promotion_event(local_api, f"lifecycle-{name}"))  # its run's Variables too
     pinned = pinned_promotions(promotion_history(local_api.asset_events(CHAMPION_ASSET_NAME)), KEEP_CHAMPIONS)
     assert [p.reference.run_id for p in pinned] == ["lifecycle-fifth", "lifecycle-fourth", "lifecycle-champion"]
-    assert set(local_db.variable_keys("handoff/")) == {
-        p.reference.uri.removeprefix("airflow-variable://") for p in pinned
-    }, "exactly the pinned champions' models stay; the forced model, retired, is gone"
+    assert set(local_db.variable_keys("handoff/")) == {variable_key(p.reference.uri) for p in pinned}, (
+        "exactly the pinned champions' models stay; the forced model, retired, is gone"
+    )
 {%- endif %}
