@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
+from {{ cookiecutter.package_name }}.handoff.champion import (
+    CHAMPION_ASSET_NAME,
+    KEEP_CHAMPIONS,
+    pinned_promotions,
+    promotion_history,
+)
+
 
 def variable_key(uri: str) -> str:
     """The Variable key an artifact URI names, as Airflow stores it.
@@ -12,3 +20,9 @@ def variable_key(uri: str) -> str:
     (it travels in the URL path), so the stored key holds the decoded text.
     """
     return unquote(uri.removeprefix("airflow-variable://"))
+
+
+def champion_variable_keys(api: AirflowApi) -> set[str]:
+    """The Variables of the pinned champions' models: the only handoff Variables that outlive their run."""
+    history = promotion_history(api.asset_events(CHAMPION_ASSET_NAME))
+    return {variable_key(promotion.reference.uri) for promotion in pinned_promotions(history, KEEP_CHAMPIONS)}

@@ -17,7 +17,7 @@ from scripts.stack import Stack
 from tests.e2e.expectations import verified
 from tests.e2e.metadata import MetadataDb
 {%- if cookiecutter.storage_backend == "variables" %}
-from tests.variable_keys import variable_key
+from tests.variable_keys import champion_variable_keys, variable_key
 {%- endif %}
 
 MAIN, CONSUMER = "train_and_score", "score_champion"
@@ -27,6 +27,10 @@ WEAKER_CONF = {"seed": 1, "c": 0.01}
 FORCED_CONF = {"seed": 1, "c": 0.003, "min_accuracy": 0.85, "promote": "always"}
 
 pytestmark = pytest.mark.usefixtures("stack_storage")
+
+
+def lifecycle_model(db: MetadataDb, name: str) -> dict[str, Any]:
+    return db.xcom(MAIN, f"lifecycle-{name}", "train_model")
 
 
 def train(api: AirflowApi, run_id: str, conf: dict[str, Any]) -> None:
@@ -62,7 +66,7 @@ def lifecycle(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, dict]:
     runs = {"champion": CHAMPION_CONF, "weaker": WEAKER_CONF, "forced": FORCED_CONF}
     for name, conf in runs.items():
         train(local_api, f"lifecycle-{name}", conf)
-    return {name: local_db.xcom(MAIN, f"lifecycle-{name}", "train_model") for name in runs}
+    return {name: lifecycle_model(local_db, name) for name in runs}
 
 
 def test_a_promotion_is_scored_by_the_consumer_dag_with_that_model(
@@ -135,18 +139,11 @@ def test_only_the_pinned_champions_keep_variables(
 
     After the rollback to the first champion, two more promotions push the forced model out of the pinned ones.
     """
-    from {{ cookiecutter.package_name }}.handoff.champion import (
-        KEEP_CHAMPIONS,
-        pinned_promotions,
-        promotion_history,
-    )
-
     for name, c in (("fourth", 0.5), ("fifth", 2.0)):
         train(local_api, f"lifecycle-{name}", {"seed": 1, "c": c, "promote": "always"})
         scoring_of(local_api, promotion_event(local_api, f"lifecycle-{name}"))  # its run's Variables too
-    pinned = pinned_promotions(promotion_history(local_api.asset_events(CHAMPION_ASSET_NAME)), KEEP_CHAMPIONS)
-    assert [p.reference.run_id for p in pinned] == ["lifecycle-fifth", "lifecycle-fourth", "lifecycle-champion"]
-    assert set(local_db.variable_keys("handoff/")) == {variable_key(p.reference.uri) for p in pinned}, (
-        "exactly the pinned champions' models stay; the forced model, retired, is gone"
-    )
+    pinned = {variable_key(lifecycle_model(local_db, name)["uri"]) for name in ("fifth", "fourth", "champion")}
+    assert champion_variable_keys(local_api) == pinned
+    assert set(local_db.variable_keys("handoff/")) == pinned, "only the pinned champions' models stay"
+    assert variable_key(lifecycle["forced"]["uri"]) not in pinned, "the forced model, retired, is gone"
 {%- endif %}
