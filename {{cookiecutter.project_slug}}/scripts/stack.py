@@ -341,6 +341,10 @@ def main() -> int:
             stack.start()
             user, password = admin_login(stack.home)
             print(f"Airflow is up: {stack.url}  (login: {user} / {password}; make stack-down stops it)")
+{%- if cookiecutter.storage_backend == "s3" %}
+            if "s3" in stack.components:  # the handoff commands (champion, promote) read S3 outside Airflow
+                print(f"local S3 connection for commands: export {CONNECTION_ENV}='{stack.env[CONNECTION_ENV]}'")
+{%- endif %}
         elif args.action == "down":
             stopped = stack.stop()
             print(f"stopped {stopped} processes" if stopped else "no stack was running")
