@@ -1,8 +1,9 @@
 """Soak: 10 concurrent runs, then 50 sequential runs of the main DAG, through the scheduler.
 
-Every run must score with its own model, never another run's.
+Every run must score with its own model, never another run's; every promotion is scored by `score_champion`
+with the promoted model.
 {%- if cookiecutter.storage_backend == "variables" %}
-Every run's teardown must delete its Variables: none may be left once the runs are over.
+Every run's teardown must delete its Variables: once the runs are over, only the pinned champions' models are left.
 {%- else %}
 Afterwards the retention DAG, with its default policy, must leave exactly the runs that policy keeps.
 {%- endif %}
@@ -18,14 +19,18 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.airflow_api import FINISHED, AirflowApi
+from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
 {%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import default_store, load_model
 {%- endif %}
 
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
+{%- if cookiecutter.storage_backend == "variables" %}
+from tests.variable_keys import champion_variable_keys
+{%- endif %}
 
-MAIN = "train_and_score"
+MAIN, CONSUMER = "train_and_score", "score_champion"
 CONCURRENT_RUNS = 10
 SEQUENTIAL_RUNS = 50
 BUDGET_SECONDS = 540  # for all 60 runs: well under 10 minutes even on a busy 2-core machine
@@ -47,10 +52,25 @@ def seconds_left(deadline: float) -> float:
     return left
 
 
+def finished_scorings(api: AirflowApi, deadline: float) -> dict[str, dict[str, Any]]:
+    """Wait until every promotion has its `score_champion` run and those have finished: run id -> what it returned."""
+    while True:
+        events = api.asset_events(CHAMPION_ASSET_NAME, limit=100)
+        scorings = [[run["run_id"] for run in e["created_dagruns"] if run["dag_id"] == CONSUMER] for e in events]
+        if all(scorings):
+            break
+        seconds_left(deadline)
+        time.sleep(1)
+    run_ids = sorted({run_id for runs in scorings for run_id in runs})
+    assert api.wait_for_runs(CONSUMER, run_ids, timeout=seconds_left(deadline)) == dict.fromkeys(run_ids, "success")
+    return {run_id: api.xcom(CONSUMER, run_id, "score_with_champion") for run_id in run_ids}
+
+
 @pytest.fixture(scope="module")
 def soak_runs(local_api: AirflowApi) -> dict[str, dict[str, Any]]:
     """Trigger the concurrent batch and wait for it, then one run at a time: run id -> conf, oldest first."""
     local_api.wait_for_dag(MAIN)
+    local_api.wait_for_dag(CONSUMER)  # unpaused: every promotion triggers a scoring
     start = time.monotonic()
     deadline = start + BUDGET_SECONDS
     concurrent = {f"soak-concurrent-{i:02d}": run_conf(i) for i in range(CONCURRENT_RUNS)}
@@ -75,6 +95,29 @@ def soak_runs(local_api: AirflowApi) -> dict[str, dict[str, Any]]:
         f"runs in {sequential_seconds:.0f} s ({sequential_seconds / SEQUENTIAL_RUNS:.1f} s per run)"
     )
     return {**concurrent, **sequential}
+
+
+@pytest.fixture(scope="module")
+def soak_scorings(soak_runs: dict[str, dict[str, Any]], local_api: AirflowApi) -> dict[str, dict[str, Any]]:
+    """The `score_champion` runs of the soak's promotions, once all have finished (most did during the runs)."""
+    scorings = finished_scorings(local_api, time.monotonic() + 180)
+    promotions = len(local_api.asset_events(CHAMPION_ASSET_NAME, limit=100))
+    print(f"soak: {promotions} promotions, scored by {len(scorings)} score_champion runs")
+    return scorings
+
+
+def test_every_promotion_is_scored_with_the_promoted_model(
+    soak_runs: dict[str, dict[str, Any]],
+    soak_scorings: dict[str, dict[str, Any]],
+    local_api: AirflowApi,
+    local_db: MetadataDb,
+) -> None:
+    assert soak_scorings, "the first run has no champion to beat: it must be promoted and scored"
+    for run_id, scored in soak_scorings.items():
+        assert scored["champion_run_id"] in soak_runs
+        champion_ref = local_db.xcom(MAIN, scored["champion_run_id"], "train_model")
+        assert scored["model_sha256"] == champion_ref["sha256"], f"{run_id} scored with another model"
+        assert verified(champion_ref) in local_api.log(CONSUMER, run_id, "score_with_champion", 1)
 
 
 def test_every_run_scores_with_its_own_model(
@@ -109,8 +152,12 @@ def test_every_run_scores_with_its_own_model(
 {%- if cookiecutter.storage_backend == "variables" %}
 
 
-def test_no_run_leaves_a_variable_behind(soak_runs: dict[str, dict[str, Any]], local_db: MetadataDb) -> None:
-    assert local_db.variable_keys("handoff/") == [], "each run's teardown deletes its Variables"
+def test_no_run_leaves_a_variable_behind(
+    soak_scorings: dict[str, dict[str, Any]], local_api: AirflowApi, local_db: MetadataDb
+) -> None:
+    assert set(local_db.variable_keys("handoff/")) == champion_variable_keys(local_api), (
+        "each run's teardown deletes its Variables, but the pinned champions' models"
+    )
 {%- else %}
 
 
