@@ -140,7 +140,7 @@ class ArtifactStore(ABC):
     def key_from_uri(self, uri: str) -> str:
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")
-        if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :]):
+        if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :], self.key_component_chars):
             raise IntegrityError(f"reference URI {uri!r} is not in this store ({prefix}...): refusing to read it")
         return uri[len(prefix) :]
 
