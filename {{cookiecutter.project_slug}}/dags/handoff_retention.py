@@ -2,18 +2,23 @@
 ### Delete the handoff artifacts of old runs
 
 Runs daily and removes the artifacts of runs older than `older_than_days`,
-or beyond the newest `keep_last` runs of each DAG. The same policy is
-available from the command line (dry run unless `--apply`):
+or beyond the newest `keep_last` runs of each DAG (null switches a rule off;
+0 deletes every run, so it needs `force`). Only files or objects the store
+made are deleted; the log lists what was left alone and why. The same policy
+is available from the command line (dry run unless `--apply`):
 `python -m {{ cookiecutter.package_name }}.handoff retention --keep-last 20`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
 
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -24,8 +29,13 @@ from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DAT
     default_args=DEFAULT_ARGS,
     tags=["maintenance", "handoff"],
     params={
-        "older_than_days": Param(30, type="number", minimum=0, description="Delete runs older than this"),
-        "keep_last": Param(20, type="integer", minimum=0, description="Always delete beyond the newest K runs"),
+        "older_than_days": Param(
+            30, type=["null", "number"], minimum=0, description="Delete runs older than this (null: off)"
+        ),
+        "keep_last": Param(
+            20, type=["null", "integer"], minimum=0, description="Always delete beyond the newest K runs (null: off)"
+        ),
+        "force": Param(False, type="boolean", description="Accept 0 for either rule: deletes every run"),
         "dry_run": Param(False, type="boolean", description="Only list what would be deleted"),
     },
     doc_md=__doc__,
@@ -34,17 +44,20 @@ def handoff_retention() -> None:
     @task
     def delete_expired_artifacts(params: dict[str, Any]) -> int:
         from {{ cookiecutter.package_name }}.handoff import default_store
-        from {{ cookiecutter.package_name }}.handoff.retention import apply_retention
-
-        expired = apply_retention(
-            default_store(),
-            older_than_days=params["older_than_days"],
-            keep_last=params["keep_last"],
-            dry_run=params["dry_run"],
+        from {{ cookiecutter.package_name }}.handoff.retention import (
+            RetentionPolicy,
+            apply_retention,
         )
-        for run in expired:
-            print(f"expired {run.dag_id_segment}/{run.run_id_segment}: {len(run.keys)} artifacts")
-        return len(expired)
+
+        policy = RetentionPolicy(params["older_than_days"], params["keep_last"], force=params["force"])
+        report = apply_retention(default_store(), policy, pin_reason=lambda run: None, dry_run=params["dry_run"])
+        for run in report.expired:
+            log.info("expired %s: %d artifacts", run.label, len(run.keys))
+        for run, reason in report.pinned:
+            log.info("kept %s: %s", run.label, reason)
+        for skipped in report.skipped:
+            log.warning("left alone %s: %s", skipped.where, skipped.why)
+        return len(report.expired)
 
     delete_expired_artifacts()
 

@@ -116,7 +116,7 @@ def test_no_run_leaves_a_variable_behind(soak_runs: dict[str, dict[str, Any]], l
 
 def stored_runs() -> dict[tuple[str, str], tuple[str, ...]]:
     """(DAG segment, run segment) -> artifact keys, for every run in storage."""
-    return {(run.dag_id_segment, run.run_id_segment): run.keys for run in default_store().list_runs()}
+    return {(run.dag_id_segment, run.run_id_segment): run.keys for run in default_store().inventory().runs}
 
 
 def key_segments(model_ref: dict[str, Any]) -> tuple[str, str]:

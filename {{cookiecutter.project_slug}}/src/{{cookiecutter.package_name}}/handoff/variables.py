@@ -17,7 +17,7 @@ import binascii
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -25,7 +25,7 @@ from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
 from .keys import RunScope, artifact_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
-from .store import ArtifactStore, StoredRun, verify
+from .store import ArtifactStore, Inventory, Skipped, verify
 
 DEFAULT_MAX_BYTES = 48 * 1024
 # Airflow's Variable key column holds 250 characters: keep every component short.
@@ -115,14 +115,15 @@ class VariablesStore(ArtifactStore):
             Variable.delete(index_key)
         return deleted
 
-    def list_runs(self) -> Iterator[StoredRun]:
+    def inventory(self) -> Inventory:
         raise MisconfiguredError(
             "Variables cannot be listed from a task: the variables backend deletes each run's artifacts in the "
             "DAG's teardown task instead of by retention"
         )
 
-    def delete(self, keys: tuple[str, ...]) -> None:
+    def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
         from airflow.sdk import Variable
 
         for key in keys:
             Variable.delete(self.variable_key(key))
+        return ()
