@@ -57,6 +57,9 @@ def handoff_retention() -> None:
             log.info("kept %s: %s", run.label, reason)
         for skipped in report.skipped:
             log.warning("left alone %s: %s", skipped.where, skipped.why)
+        for upload in report.aborted_uploads:
+            verb = "would abort" if report.dry_run else "aborted"
+            log.info("%s the pending upload of %s, started %s", verb, upload.key, upload.initiated)
         return len(report.expired)
 
     delete_expired_artifacts()

@@ -1,5 +1,5 @@
-"""s3 retention only ever deletes keys of the grammar under its own prefix, and says which deletions failed.
-Against a real S3 server over HTTP; ``now`` is injected.
+"""s3 retention only ever deletes keys of the grammar under its own prefix, says which deletions failed, and
+aborts the multipart uploads killed saves left behind. Against a real S3 server over HTTP; ``now`` is injected.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.handoff.retention import (
     RetentionPolicy,
     apply_retention,
 )
-from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
+from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET, S3Store
 
 POLICY = RetentionPolicy(older_than_days=30, keep_last=20)  # the README's example
 LATER = datetime.now(UTC) + timedelta(days=60)  # every object saved by these tests is older than 30 days by then
@@ -110,3 +110,41 @@ def test_a_failed_delete_raises_naming_the_key(bucket_refusing_one_delete: tuple
 
     assert f"S3 did not delete 1 objects: s3://{store.bucket}/{protected} (AccessDenied" in str(raised.value)
     assert keys_in(store, "") == [protected], f"the other run is deleted all the same, not {deletable}"
+
+
+def test_stale_multipart_uploads_are_aborted_fresh_ones_are_not(s3_prefix: str) -> None:
+    """A killed save leaves an incomplete multipart upload: after a day it is aborted, not before.
+
+    This server reports the same ``Initiated`` time for every upload, so the clock is set from what it reports."""
+    store = S3Store()
+    client, bucket = store.client, store.bucket
+    key = store.object_key(artifact_key(RunScope("dag", "killed-run", "train", 1), "model"))
+    ours = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    foreign_key, elsewhere_key = f"{s3_prefix}/not a key", f"{s3_prefix}-neighbour/d/r/t/1/model"
+    foreign = client.create_multipart_upload(Bucket=bucket, Key=foreign_key)["UploadId"]
+    elsewhere = client.create_multipart_upload(Bucket=bucket, Key=elsewhere_key)["UploadId"]
+
+    def pending() -> set[str]:
+        listed = client.list_multipart_uploads(Bucket=bucket, Prefix=s3_prefix)
+        return {upload["UploadId"] for upload in listed.get("Uploads", [])}
+
+    [initiated] = {u["Initiated"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"]}
+
+    fresh = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=23), dry_run=False)
+    assert fresh.aborted_uploads == () and pending() == {ours, foreign, elsewhere}
+
+    dry = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=25))
+    assert [u.upload_id for u in dry.aborted_uploads] == [ours] and pending() == {ours, foreign, elsewhere}
+
+    stale = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=25), dry_run=False)
+    assert [(u.key, u.upload_id) for u in stale.aborted_uploads] == [(key.removeprefix(f"{s3_prefix}/"), ours)]
+    assert pending() == {foreign, elsewhere}
+    assert [s.why for s in stale.skipped] == ["an incomplete upload of a foreign name: not a key this store makes"]
+    for upload_id, upload_key in [(foreign, foreign_key), (elsewhere, elsewhere_key)]:
+        client.abort_multipart_upload(Bucket=bucket, Key=upload_key, UploadId=upload_id)
+
+
+def test_the_local_bucket_aborts_incomplete_uploads_after_a_day() -> None:
+    store = S3Store()
+    [rule] = store.client.get_bucket_lifecycle_configuration(Bucket=DEFAULT_BUCKET)["Rules"]
+    assert rule["Status"] == "Enabled" and rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}

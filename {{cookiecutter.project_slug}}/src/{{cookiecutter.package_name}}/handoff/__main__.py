@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kept {run.label}: {reason}")
     for skipped in report.skipped:
         print(f"left alone {skipped.where}: {skipped.why}")
+    for upload in report.aborted_uploads:
+        print(f"{'aborted' if args.apply else 'would abort'} the upload of {upload.key} started {upload.initiated}")
     print(f"{verb} {len(report.expired)} runs" + ("" if args.apply else " (dry run: add --apply to delete)"))
     return 0
 

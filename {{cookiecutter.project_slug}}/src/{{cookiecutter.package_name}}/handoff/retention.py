@@ -14,9 +14,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from .errors import HandoffError, MisconfiguredError
-from .store import ArtifactStore, Skipped, StoredRun
+from .store import ArtifactStore, PendingUpload, Skipped, StoredRun
 
 log = logging.getLogger(__name__)
+
+# An upload still pending after a day was left by a killed save (the AbortIncompleteMultipartUpload rule's age).
+STALE_UPLOAD_AGE = timedelta(days=1)
 
 PinReason = Callable[[StoredRun], str | None]
 
@@ -60,6 +63,7 @@ class RetentionReport:
     expired: tuple[StoredRun, ...]
     pinned: tuple[tuple[StoredRun, str], ...]
     skipped: tuple[Skipped, ...]
+    aborted_uploads: tuple[PendingUpload, ...] = ()
 
 
 def select_expired(runs: Sequence[StoredRun], policy: RetentionPolicy, now: datetime) -> list[StoredRun]:
@@ -85,7 +89,7 @@ def apply_retention(
     dry_run: bool = True,
     now: datetime | None = None,
 ) -> RetentionReport:
-    """Find (and unless ``dry_run``, delete) the expired runs' artifacts.
+    """Find (and unless ``dry_run``, delete) the expired runs' artifacts and abort stale pending uploads.
 
     ``pin_reason`` is asked about every run the policy would remove, before anything is deleted: a reason
     (even an empty one) keeps the run. It has no default, so no caller can forget what must never go.
@@ -99,10 +103,14 @@ def apply_retention(
             expired.append(run)
         else:
             pinned.append((run, reason))
+    stale = tuple(u for u in inventory.uploads if u.initiated < now - STALE_UPLOAD_AGE)
     skipped = list(inventory.skipped)
     if not dry_run:
+        if stale:
+            store.abort_uploads(stale)
+            log.info("aborted %d uploads pending for over %s", len(stale), STALE_UPLOAD_AGE)
         skipped += _delete(store, expired)
-    return RetentionReport(dry_run, tuple(expired), tuple(pinned), tuple(skipped))
+    return RetentionReport(dry_run, tuple(expired), tuple(pinned), tuple(skipped), stale)
 
 
 def _delete(store: ArtifactStore, runs: Sequence[StoredRun]) -> list[Skipped]:

@@ -7,7 +7,8 @@ it with boto3's transfer manager (multipart, concurrent, memory bounded by
 chunk size x concurrency). S3 makes an object visible only when the upload
 completes, so a killed upload leaves nothing at the key. Loading downloads to
 a private temporary file, verifies it, then deserialises from it.
-Retention lists and deletes only keys of the key grammar under ``<prefix>/``.
+Retention lists and deletes only keys of the key grammar under ``<prefix>/``,
+and aborts the multipart uploads that a killed save left there.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .errors import ArtifactNotFoundError, HandoffError, IntegrityError, Misconf
 from .keys import parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
-from .store import ArtifactStore, Inventory, Skipped, StoredRun, verify
+from .store import ArtifactStore, Inventory, PendingUpload, Skipped, StoredRun, verify
 
 DEFAULT_BUCKET = "{{ cookiecutter.s3_bucket }}"
 MIB = 1024 * 1024
@@ -98,7 +99,7 @@ class S3Store(ArtifactStore):
                 yield source
 
     def inventory(self) -> Inventory:
-        """The runs under ``<prefix>/`` whose keys match the grammar, and the rest as skipped."""
+        """The runs under ``<prefix>/`` whose keys match the grammar, the rest as skipped, and pending uploads."""
         if not self.prefix:
             raise MisconfiguredError(
                 f"retention needs a prefix (HANDOFF_S3_PREFIX): without one it would list the whole bucket "
@@ -112,11 +113,18 @@ class S3Store(ArtifactStore):
                 skipped.append(Skipped(self._uri(obj["Key"]), FOREIGN))
             else:
                 by_run.setdefault((parts.dag, parts.run), []).append(obj)
+        uploads: list[PendingUpload] = []
+        for upload in self._list("list_multipart_uploads", "Uploads", base):
+            key = upload["Key"][len(base) :]
+            if parse_key(key, self.key_component_chars) is None:
+                skipped.append(Skipped(self._uri(upload["Key"]), f"an incomplete upload of {FOREIGN}"))
+            else:
+                uploads.append(PendingUpload(key, upload["UploadId"], upload["Initiated"]))
         runs = tuple(
             StoredRun(dag, run, max(o["LastModified"] for o in objects), tuple(o["Key"][len(base) :] for o in objects))
             for (dag, run), objects in sorted(by_run.items())
         )
-        return Inventory(runs, tuple(skipped))
+        return Inventory(runs, tuple(skipped), tuple(uploads))
 
     def _list(self, operation: str, field: str, prefix: str) -> Iterator[dict]:
         with self.s3_errors(""):
@@ -140,6 +148,19 @@ class S3Store(ArtifactStore):
         if failed:
             raise HandoffError(f"S3 did not delete {len(failed)} objects: {'; '.join(failed)}; they are still stored")
         return ()
+
+    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
+        from botocore.exceptions import ClientError
+
+        for upload in uploads:
+            with self.s3_errors(upload.key):
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=self.object_key(upload.key), UploadId=upload.upload_id
+                    )
+                except ClientError as exc:
+                    if exc.response["Error"].get("Code") != "NoSuchUpload":  # else: completed or aborted since
+                        raise
 
     @contextmanager
     def s3_errors(self, key: str) -> Iterator[None]:

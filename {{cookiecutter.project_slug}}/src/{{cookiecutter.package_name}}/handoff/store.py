@@ -117,11 +117,21 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class PendingUpload:
+    """An upload that was started and never completed or aborted (an S3 multipart upload): its parts cost storage."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
 class Inventory:
-    """What ``inventory`` found: the runs retention may delete, and what it must leave alone and why."""
+    """What ``inventory`` found: the runs retention may delete, what it must leave alone and why, pending uploads."""
 
     runs: tuple[StoredRun, ...]
     skipped: tuple[Skipped, ...] = ()
+    uploads: tuple[PendingUpload, ...] = ()
 
 
 def refuse_other_run(ref: ArtifactRef) -> None:
@@ -201,6 +211,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
         """Remove the given artifacts (keys from ``inventory``); return those left alone because they changed."""
+
+    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
+        """Abort pending uploads from ``inventory``; only a store that lists some implements this."""
+        raise NotImplementedError(f"{type(self).__name__} lists no pending uploads, so it cannot abort any")
 
     def too_large_message(self, size: int) -> str:
         return f"the artifact is {size} bytes, over this store's limit of {self.max_bytes} bytes; nothing was stored"
