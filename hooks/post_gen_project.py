@@ -14,10 +14,16 @@ HANDOFF = f"src/{PACKAGE}/handoff"
 
 # Files that belong to one backend only; every other backend's are removed.
 BACKEND_FILES = {
-    "shared_fs": [f"{HANDOFF}/shared_fs.py", "tests/handoff/test_shared_fs.py", "benchmarks/shared_fs.py"],
+    "shared_fs": [
+        f"{HANDOFF}/shared_fs.py",
+        "tests/handoff/test_shared_fs.py",
+        "tests/handoff/test_retention_shared_fs.py",
+        "benchmarks/shared_fs.py",
+    ],
     "s3": [
         f"{HANDOFF}/s3.py",
         "tests/handoff/test_s3.py",
+        "tests/handoff/test_retention_s3.py",
         "tests/s3_relay.py",
         "tests/e2e/dags/handoff_s3_outage.py",
         "tests/e2e/test_s3_outage.py",

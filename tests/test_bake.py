@@ -61,8 +61,8 @@ BACKEND_FILES = {
 #   every backend: tests/{__init__,conftest}.py, tests/dags/{__init__,dag_policy,test_dag_integrity,
 #                  test_train_and_score}.py, tests/handoff/{__init__,payloads,test_keys,test_reference}.py,
 #                  tests/ml/{__init__,test_model}.py
-#   shared_fs:     tests/handoff/{test_retention,test_shared_fs,test_store_contract}.py
-#   s3:            tests/handoff/{test_retention,test_s3,test_store_contract}.py
+#   shared_fs:     tests/handoff/{test_retention,test_retention_shared_fs,test_shared_fs,test_store_contract}.py
+#   s3:            tests/handoff/{test_retention,test_retention_s3,test_s3,test_store_contract}.py
 #   variables:     tests/handoff/{test_variables,variables_checks_dag}.py
 # What is pinned: no test file of a backend that was not chosen (names from hooks/post_gen_project.py), matched by
 # file name anywhere under tests/.
@@ -76,6 +76,8 @@ TEST_FILES_ONLY_FOR = {
     "variables_checks_dag.py": {"variables"},
     "variable_keys.py": {"variables"},
     "test_retention.py": {"shared_fs", "s3"},
+    "test_retention_shared_fs.py": {"shared_fs"},
+    "test_retention_s3.py": {"s3"},
 }
 
 # Words that name one backend's code or dependencies; no other backend's project may contain them.

@@ -2,18 +2,27 @@
 ### Delete the handoff artifacts of old runs
 
 Runs daily and removes the artifacts of runs older than `older_than_days`,
-or beyond the newest `keep_last` runs of each DAG. The same policy is
-available from the command line (dry run unless `--apply`):
+or beyond the newest `keep_last` runs of each DAG (null switches a rule off;
+0 deletes every run, so it needs `force`). Only files or objects the store
+made are deleted; the log lists what was left alone and why. Whatever their
+age, it keeps the runs Airflow has not finished and the runs holding the
+current champion and the `keep_champions` before it. The same policy
+is available from the command line (dry run unless `--apply`):
 `python -m {{ cookiecutter.package_name }}.handoff retention --keep-last 20`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
+from {{ cookiecutter.package_name }}.handoff.champion import KEEP_CHAMPIONS
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -24,27 +33,44 @@ from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DAT
     default_args=DEFAULT_ARGS,
     tags=["maintenance", "handoff"],
     params={
-        "older_than_days": Param(30, type="number", minimum=0, description="Delete runs older than this"),
-        "keep_last": Param(20, type="integer", minimum=0, description="Always delete beyond the newest K runs"),
+        "older_than_days": Param(
+            30, type=["null", "number"], minimum=0, description="Delete runs older than this (null: off)"
+        ),
+        "keep_last": Param(
+            20, type=["null", "integer"], minimum=0, description="Always delete beyond the newest K runs (null: off)"
+        ),
+        "force": Param(False, type="boolean", description="Accept 0 for either rule: deletes every run"),
+        "keep_champions": Param(
+            KEEP_CHAMPIONS, type="integer", minimum=0, description="Earlier champions kept besides the current one"
+        ),
         "dry_run": Param(False, type="boolean", description="Only list what would be deleted"),
     },
     doc_md=__doc__,
 )
 def handoff_retention() -> None:
-    @task
-    def delete_expired_artifacts(params: dict[str, Any]) -> int:
+    @task(inlets=[CHAMPION])
+    def delete_expired_artifacts(params: dict[str, Any], **context: Any) -> int:
         from {{ cookiecutter.package_name }}.handoff import default_store
-        from {{ cookiecutter.package_name }}.handoff.retention import apply_retention
-
-        expired = apply_retention(
-            default_store(),
-            older_than_days=params["older_than_days"],
-            keep_last=params["keep_last"],
-            dry_run=params["dry_run"],
+        from {{ cookiecutter.package_name }}.handoff.pins import pins_in_task
+        from {{ cookiecutter.package_name }}.handoff.retention import (
+            RetentionPolicy,
+            apply_retention,
         )
-        for run in expired:
-            print(f"expired {run.dag_id_segment}/{run.run_id_segment}: {len(run.keys)} artifacts")
-        return len(expired)
+
+        policy = RetentionPolicy(params["older_than_days"], params["keep_last"], force=params["force"])
+        store = default_store()
+        pin_reason = pins_in_task(context, store, params["keep_champions"])
+        report = apply_retention(store, policy, pin_reason=pin_reason, dry_run=params["dry_run"])
+        for run in report.expired:
+            log.info("expired %s: %d artifacts", run.label, len(run.keys))
+        for run, reason in report.pinned:
+            log.info("kept %s: %s", run.label, reason)
+        for skipped in report.skipped:
+            log.warning("left alone %s: %s", skipped.where, skipped.why)
+        for upload in report.aborted_uploads:
+            verb = "would abort" if report.dry_run else "aborted"
+            log.info("%s the pending upload of %s, started %s", verb, upload.key, upload.initiated)
+        return len(report.expired)
 
     delete_expired_artifacts()
 

@@ -34,8 +34,22 @@ def server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
 
 
+# A killed save can leave a multipart upload whose parts cost storage: S3 aborts it after a day (retention too).
+ABORT_STALE_UPLOADS = {
+    "Rules": [
+        {
+            "ID": "abort-incomplete-multipart-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    ]
+}
+
+
 def create_bucket(endpoint: str, bucket: str, timeout: float = 30.0) -> None:
-    """Wait for the server at ``endpoint`` to accept connections, then create ``bucket`` (if it is not there)."""
+    """Wait for the server at ``endpoint`` to accept connections, then create ``bucket`` (if it is not there)
+    with a lifecycle rule that aborts incomplete multipart uploads after a day."""
     port = int(endpoint.rsplit(":", 1)[1])
     deadline = time.monotonic() + timeout
     while True:
@@ -51,6 +65,7 @@ def create_bucket(endpoint: str, bucket: str, timeout: float = 30.0) -> None:
     )
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
+    client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=ABORT_STALE_UPLOADS)
 
 
 @contextmanager

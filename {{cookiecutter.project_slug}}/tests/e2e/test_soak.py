@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.airflow_api import FINISHED, AirflowApi
-from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
 {%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import default_store, load_model
 {%- endif %}
+from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
 
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
@@ -163,7 +163,7 @@ def test_no_run_leaves_a_variable_behind(
 
 def stored_runs() -> dict[tuple[str, str], tuple[str, ...]]:
     """(DAG segment, run segment) -> artifact keys, for every run in storage."""
-    return {(run.dag_id_segment, run.run_id_segment): run.keys for run in default_store().list_runs()}
+    return {(run.dag_id_segment, run.run_id_segment): run.keys for run in default_store().inventory().runs}
 
 
 def key_segments(model_ref: dict[str, Any]) -> tuple[str, str]:

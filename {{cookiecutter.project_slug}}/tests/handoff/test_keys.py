@@ -9,10 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.handoff.keys import (
+    KeyParts,
     RunScope,
     artifact_key,
+    decode_segment,
     encode_component,
     is_safe_key,
+    parse_key,
 )
 
 HOSTILE_RUN_IDS = ["../x", "..", ".", "a/b", "a\\b", "x:y+z", "with space", "ünïcødé ✓", "%2E%2E", "~x", "r" * 5000]
@@ -53,3 +56,66 @@ def test_long_components_are_shortened_with_a_digest() -> None:
     long_a, long_b = "r" * 500 + "a", "r" * 500 + "b"
     assert encode_component(long_a) != encode_component(long_b)
     assert len(encode_component(long_a)) <= 120 and "~" in encode_component(long_a)
+
+
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=300), min_size=4, max_size=4),
+    try_number=st.integers(1, 10_000),
+    max_chars=st.sampled_from([56, 120]),
+)
+def test_the_parser_accepts_every_key_the_library_makes_and_reads_the_ids_back(
+    ids: list[str], try_number: int, max_chars: int
+) -> None:
+    dag_id, run_id, task_id, name = ids
+    key = artifact_key(RunScope(dag_id, run_id, task_id, try_number), name, max_chars)
+    parts = parse_key(key, max_chars)
+    assert parts is not None and parts.try_number == try_number
+    for real, segment in zip(ids, (parts.dag, parts.run, parts.task, parts.name), strict=True):
+        assert decode_segment(segment) in (real, None), "a segment decodes to its id, or says it cannot"
+        assert (decode_segment(segment) is None) == (encode_component(real, max_chars) != encode_component(real, 10**6))
+
+
+def test_a_shortened_segment_decodes_to_none_not_to_a_wrong_id() -> None:
+    key = artifact_key(RunScope("dag", "r" * 500, "task", 1), "model")
+    parts = parse_key(key)
+    assert parts == KeyParts("dag", parts.run, "task", 1, "model") and "~" in parts.run
+    assert decode_segment(parts.run) is None
+    assert decode_segment(parts.dag) == "dag"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "dag/run/task/1",  # four segments
+        "dag/run/task/1/model/extra",  # six
+        "/run/task/1/model",  # an empty segment
+        "dag/run/task/0/model",  # try numbers start at 1
+        "dag/run/task/01/model",  # no leading zero
+        "dag/run/task/+1/model",
+        "dag/run/task/1.0/model",
+        "dag/run/task/\u0661/model",  # an Arabic-Indic digit one: int() takes it, the grammar does not
+        "dag/run/task/x/model",
+        "./run/task/1/model",
+        "../run/task/1/model",
+        ".hidden/run/task/1/model",  # a leading dot is always escaped
+        ".tmp-abc123/run/task/1/model",
+        "dag/run/task/1/.tmp-abc123",
+        "dag/r%2e%2e/task/1/model",  # escapes are upper case
+        "dag/%41/task/1/model",  # quote never escapes a letter
+        "dag/a%2Eb/task/1/model",  # nor a dot that is not leading
+        "dag/a%2/task/1/model",  # a cut escape
+        "dag/%FF/task/1/model",  # not UTF-8: no run id encodes to it
+        "dag/a~b/task/1/model",  # ~ only marks a digest
+        "dag/" + "r" * 103 + "~" + "0" * 15 + "/task/1/model",  # a digest is 16 hex digits
+        "dag/" + "r" * 103 + "~" + "A" * 16 + "/task/1/model",  # lower case
+        "dag/" + "r" * 50 + "~" + "0" * 16 + "/task/1/model",  # a shortened head has the full length
+        "dag/" + "r" * 121 + "/task/1/model",  # too long to be unshortened
+        "dag/with space/task/1/model",
+        "dag/r\x00/task/1/model",
+        "dag/a\\b/task/1/model",
+        "dag/ünï/task/1/model",
+    ],
+)
+def test_the_parser_refuses_anything_else(key: str) -> None:
+    assert parse_key(key) is None
+    assert not is_safe_key(key)

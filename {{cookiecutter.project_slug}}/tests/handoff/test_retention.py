@@ -1,30 +1,151 @@
-"""Retention removes exactly what its policy says, and nothing unless asked."""
+"""Retention removes exactly what its policy says, keeps what is pinned, and nothing unless asked.
+
+Against the project's real store. Time is injected (``now=``), never slept: every run here was saved moments ago,
+so "N days old" means ``now`` N days ahead. Backend specifics are in test_retention_{{ cookiecutter.storage_backend }}.py.
+"""
 
 from __future__ import annotations
 
-import time
+import math
+from datetime import UTC, datetime, timedelta
 
-from {{ cookiecutter.package_name }}.handoff import RunScope, default_store, save_model
-from {{ cookiecutter.package_name }}.handoff.retention import apply_retention
+import pytest
 
-
-def save_runs(count: int) -> None:
-    for i in range(count):
-        save_model({"run": i}, fmt="json", scope=RunScope("dag", f"run-{i}", "train", 1))
-        time.sleep(1.1)  # distinct modification times, newest last
-
-
-def test_keep_last_removes_only_older_runs_and_dry_run_removes_nothing() -> None:
-    save_runs(3)
-    store = default_store()
-    dry = apply_retention(store, keep_last=1)
-    assert sorted(r.run_id_segment for r in dry) == ["run-0", "run-1"]
-    assert len(list(store.list_runs())) == 3, "a dry run deletes nothing"
-    apply_retention(store, keep_last=1, dry_run=False)
-    assert [r.run_id_segment for r in store.list_runs()] == ["run-2"]
+from {{ cookiecutter.package_name }}.handoff import (
+    ArtifactNotFoundError,
+    MisconfiguredError,
+    RunScope,
+    default_store,
+    load_model,
+    save_model,
+)
+from {{ cookiecutter.package_name }}.handoff.retention import (
+    RetentionPolicy,
+    apply_retention,
+)
+from {{ cookiecutter.package_name }}.handoff.store import StoredRun
 
 
-def test_older_than_days_keeps_recent_runs() -> None:
-    save_runs(1)
-    assert apply_retention(default_store(), older_than_days=1, dry_run=False) == []
-    assert len(list(default_store().list_runs())) == 1
+def save_runs(dag_id: str, *run_ids: str) -> dict[str, dict]:
+    """One small artifact per run, oldest first: run id -> reference."""
+    return {
+        run_id: save_model({"run": run_id}, fmt="json", scope=RunScope(dag_id, run_id, "train", 1))
+        for run_id in run_ids
+    }
+
+
+def stored() -> list[tuple[str | None, str | None]]:
+    return [(run.dag_id, run.run_id) for run in default_store().inventory().runs]
+
+
+def days_later(days: float) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+def no_pins(run: StoredRun) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("older_than_days", "keep_last", "message"),
+    [
+        (None, None, "needs older_than_days, keep_last or both"),
+        (0, 20, "older_than_days=0 would delete every run.*pass force"),
+        (30, 0, "keep_last=0 would delete every run.*pass force"),
+        (-1, None, "must not be negative"),
+        (None, -1, "must not be negative"),
+        (math.nan, None, "finite"),
+    ],
+)
+def test_a_policy_that_would_delete_everything_by_mistake_is_refused(
+    older_than_days: float | None, keep_last: int | None, message: str
+) -> None:
+    with pytest.raises(MisconfiguredError, match=message):
+        RetentionPolicy(older_than_days, keep_last)
+
+
+def test_force_accepts_zero_but_not_a_negative() -> None:
+    assert RetentionPolicy(0, 0, force=True).keep_last == 0
+    with pytest.raises(MisconfiguredError, match="negative"):
+        RetentionPolicy(-1, None, force=True)
+
+
+def test_keep_last_zero_with_force_deletes_every_run() -> None:
+    save_runs("dag", "run-0", "run-1")
+    report = apply_retention(default_store(), RetentionPolicy(None, 0, force=True), pin_reason=no_pins, dry_run=False)
+    assert len(report.expired) == 2 and stored() == []
+
+
+def test_older_than_days_alone_expires_by_age_only() -> None:
+    """keep_last=None: three runs of one DAG stay however many there are, until they are old enough."""
+    save_runs("dag", "run-0", "run-1", "run-2")
+    policy = RetentionPolicy(older_than_days=30, keep_last=None)
+    young = apply_retention(default_store(), policy, pin_reason=no_pins, now=days_later(29), dry_run=False)
+    assert young.expired == () and len(stored()) == 3
+    old = apply_retention(default_store(), policy, pin_reason=no_pins, now=days_later(31), dry_run=False)
+    assert sorted(run.run_id for run in old.expired) == ["run-0", "run-1", "run-2"]
+    assert stored() == []
+
+
+def test_keep_last_alone_keeps_each_dags_newest_whatever_their_age() -> None:
+    """older_than_days=None: a year on, each DAG keeps its newest run; the other DAG's only run stays too."""
+    refs = save_runs("dag", "run-0", "run-1", "run-2")
+    other = save_runs("other_dag", "run-0")
+    policy = RetentionPolicy(older_than_days=None, keep_last=1)
+    report = apply_retention(default_store(), policy, pin_reason=no_pins, now=days_later(365), dry_run=False)
+    assert sorted(run.run_id for run in report.expired) == ["run-0", "run-1"]
+    assert stored() == [("dag", "run-2"), ("other_dag", "run-0")]
+    assert load_model(refs["run-2"]) == {"run": "run-2"} and load_model(other["run-0"]) == {"run": "run-0"}
+    with pytest.raises(ArtifactNotFoundError):
+        load_model(refs["run-0"])
+
+
+def test_a_dry_run_deletes_nothing() -> None:
+    refs = save_runs("dag", "run-0", "run-1")
+    report = apply_retention(default_store(), RetentionPolicy(1, 1), pin_reason=no_pins, now=days_later(2))
+    assert report.dry_run and len(report.expired) == 2
+    assert len(stored()) == 2
+    assert [load_model(ref) for ref in refs.values()] == [{"run": "run-0"}, {"run": "run-1"}]
+
+
+def test_a_pinned_run_older_than_the_cutoff_stays_and_says_why() -> None:
+    refs = save_runs("dag", "run-0", "run-champion", "run-2")
+    pins = {"run-champion": "the current champion"}
+    report = apply_retention(
+        default_store(),
+        RetentionPolicy(older_than_days=30, keep_last=None),
+        pin_reason=lambda run: pins.get(run.run_id),
+        now=days_later(60),
+        dry_run=False,
+    )
+    assert [(run.run_id, reason) for run, reason in report.pinned] == [("run-champion", "the current champion")]
+    assert sorted(run.run_id for run in report.expired) == ["run-0", "run-2"]
+    assert stored() == [("dag", "run-champion")]
+    assert load_model(refs["run-champion"]) == {"run": "run-champion"}
+
+
+def test_pins_are_asked_before_anything_is_deleted() -> None:
+    """A pin provider that fails (Airflow unreachable) stops retention with every artifact still stored."""
+    save_runs("dag", "run-0", "run-1")
+
+    def unreachable(run: StoredRun) -> str | None:
+        if run.run_id == "run-0":  # the older: asked last, after run-1 had gone if pins were asked one by one
+            raise ConnectionError("Airflow API unreachable")
+        return None
+
+    with pytest.raises(ConnectionError):
+        apply_retention(
+            default_store(), RetentionPolicy(1, None), pin_reason=unreachable, now=days_later(2), dry_run=False
+        )
+    assert len(stored()) == 2
+
+
+def test_runs_are_named_by_their_real_ids() -> None:
+    """Reports show the ids Airflow shows, not their encoded segments; a shortened one says so."""
+    run_id, long_run_id = "manual__2025-01-01T00:00:00+00:00", "r" * 300
+    save_runs("train_and_score", run_id, long_run_id)
+    runs = {run.run_id: run for run in default_store().inventory().runs}
+    assert runs[run_id].label == f"DAG 'train_and_score', run '{run_id}'"
+    shortened = runs[None]
+    assert shortened.run_id is None and shortened.dag_id == "train_and_score"
+    assert f"(shortened, segment {shortened.run_id_segment})" in shortened.label

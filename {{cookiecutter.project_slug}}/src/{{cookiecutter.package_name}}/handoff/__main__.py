@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+{%- if cookiecutter.storage_backend != "variables" %}
+from collections.abc import Callable
+{%- endif %}
 
 from ..airflow_api import AirflowApi, ApiError
 from . import HandoffError, default_store
-from .champion import CHAMPION_ASSET_NAME, Promotion, newest_promotion, promotion_extra
+from .champion import CHAMPION_ASSET_NAME,{% if cookiecutter.storage_backend != "variables" %} KEEP_CHAMPIONS,{% endif %} Promotion, newest_promotion, promotion_extra
 from .errors import ArtifactNotFoundError
 {%- if cookiecutter.storage_backend != "variables" %}
-from .retention import apply_retention
+from .pins import pins_from_api
+from .retention import PinReason, RetentionPolicy, apply_retention
+from .store import ArtifactStore
 {%- endif %}
 
 # The main DAG's tasks that record a run's model and its holdout accuracy.
@@ -57,15 +62,41 @@ def promote(api: AirflowApi, dag_id: str, run_id: str) -> int:
 {%- if cookiecutter.storage_backend != "variables" %}
 
 
+def or_none(convert: Callable[[str], float]) -> Callable[[str], float | None]:
+    """An argparse type that also takes ``none``: the rule is off."""
+    return lambda text: None if text.lower() == "none" else convert(text)
+
+
+def retention_pins(store: ArtifactStore, keep_champions: int, assume_finished: bool) -> PinReason:
+    """Airflow says what must stay; when it cannot be reached, only --assume-finished lets retention go on."""
+    try:
+        return pins_from_api(AirflowApi.from_env(), store, keep_champions)
+    except ApiError as exc:
+        if not assume_finished:
+            raise HandoffError(
+                f"cannot ask Airflow which runs are unfinished and which models are champions ({exc}); start it, "
+                "or pass --assume-finished if no run is in progress and no champion must be kept"
+            ) from None
+        print(f"warning: {exc}\n--assume-finished: no run is unfinished, no model a champion", file=sys.stderr)
+        return lambda run: None
+
+
 def retention(args: argparse.Namespace) -> int:
-    expired = apply_retention(
-        default_store(), older_than_days=args.older_than_days, keep_last=args.keep_last, dry_run=not args.apply
-    )
+    store = default_store()
+    policy = RetentionPolicy(args.older_than_days, args.keep_last, force=args.force)
+    pin_reason = retention_pins(store, args.keep_champions, args.assume_finished)
+    report = apply_retention(store, policy, pin_reason=pin_reason, dry_run=not args.apply)
     verb = "deleted" if args.apply else "would delete"
-    for run in expired:
+    for run in report.expired:
         when = f"{run.last_modified:%Y-%m-%d %H:%M}"
-        print(f"{verb} {run.dag_id_segment}/{run.run_id_segment} ({len(run.keys)} artifacts, last written {when})")
-    print(f"{verb} {len(expired)} runs" + ("" if args.apply else " (dry run: add --apply to delete)"))
+        print(f"{verb} {run.label} ({len(run.keys)} artifacts, last written {when})")
+    for run, reason in report.pinned:
+        print(f"kept {run.label}: {reason}")
+    for skipped in report.skipped:
+        print(f"left alone {skipped.where}: {skipped.why}")
+    for upload in report.aborted_uploads:
+        print(f"{'aborted' if args.apply else 'would abort'} the upload of {upload.key} started {upload.initiated}")
+    print(f"{verb} {len(report.expired)} runs" + ("" if args.apply else " (dry run: add --apply to delete)"))
     return 0
 {%- endif %}
 
@@ -79,8 +110,19 @@ def parser() -> argparse.ArgumentParser:
     promote_command.add_argument("--dag-id", default="train_and_score", help="its DAG (default: %(default)s)")
 {%- if cookiecutter.storage_backend != "variables" %}
     retention_command = commands.add_parser("retention", help="delete artifacts of old runs (dry run unless --apply)")
-    retention_command.add_argument("--older-than-days", type=float, help="expire runs older than N days")
-    retention_command.add_argument("--keep-last", type=int, help="keep only the newest K runs of each DAG")
+    retention_command.add_argument(
+        "--older-than-days", type=or_none(float), help="expire runs last written more than N days ago (none: off)"
+    )
+    retention_command.add_argument(
+        "--keep-last", type=or_none(int), help="keep only the newest K runs of each DAG (none: off)"
+    )
+    retention_command.add_argument("--force", action="store_true", help="accept 0 for either rule (deletes every run)")
+    retention_command.add_argument(
+        "--keep-champions", type=int, default=KEEP_CHAMPIONS, help="earlier champions kept (default: %(default)s)"
+    )
+    retention_command.add_argument(
+        "--assume-finished", action="store_true", help="go on when Airflow cannot say which runs are unfinished"
+    )
     retention_command.add_argument("--apply", action="store_true", help="really delete (default: only list)")
 {%- endif %}
     return parser

@@ -2,7 +2,8 @@
 
 Every component is percent-encoded so that any run id a user can choose
 (``../x``, ``a/b``, spaces, unicode, very long) becomes a single safe path
-segment, and two different values never share a key.
+segment, and two different values never share a key. ``parse_key`` is the one
+grammar of keys: loading and retention accept exactly what ``artifact_key`` makes.
 """
 
 from __future__ import annotations
@@ -11,34 +12,72 @@ import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from .errors import MisconfiguredError
 
 # Encoded components longer than this are shortened to a prefix plus a digest of the full value.
 MAX_COMPONENT_CHARS = 120
 _DIGEST_CHARS = 16
-# Every character ``encode_component`` can output: ``quote``'s unreserved set, ``%`` escapes, the ``~`` marker.
-_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.%~-]+")
+# What ``_encode_bytes`` outputs: unreserved characters and upper-case ``%XX`` escapes, nothing else.
+_ENCODED_RE = re.compile(r"(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})+")
+_SHORTENED_RE = re.compile(r"(?P<head>[^~]+)~(?P<digest>[0-9a-f]+)")
+_TRY_RE = re.compile(r"[1-9][0-9]*")
+
+
+def _encode_bytes(data: bytes) -> str:
+    """Percent-encode every byte but ``A-Za-z0-9_.-``: ``~`` is kept for the digest marker, a leading ``.`` escaped."""
+    encoded = quote_from_bytes(data, safe="").replace("~", "%7E")
+    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
 
 
 def encode_component(value: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
     """Encode ``value`` as one path segment that cannot be ``.``, ``..`` or contain ``/``.
 
-    ``quote`` escapes everything but ``A-Za-z0-9_.-~``; we also escape ``~``
-    (reserved for the digest marker) and a leading ``.``. The mapping is
-    injective: shortened values carry a SHA-256 digest of the original.
+    The mapping is injective: a value whose encoding is longer than ``max_chars``
+    is shortened to a prefix, ``~`` and a SHA-256 digest of the original.
     """
     if not value:
         raise MisconfiguredError("a storage key component must not be empty")
-    encoded = quote(value, safe="").replace("~", "%7E")
-    if encoded.startswith("."):
-        encoded = "%2E" + encoded[1:]
+    encoded = _encode_bytes(value.encode("utf-8"))
     if len(encoded) > max_chars:
         digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
         head = re.sub(r"%[0-9A-F]?$", "", encoded[: max_chars - _DIGEST_CHARS - 1])  # no cut-off escape
         encoded = head + "~" + digest
     return encoded
+
+
+def decode_segment(segment: str) -> str | None:
+    """The real value a segment encodes (a DAG id, run id, task id or name); None when it was shortened, as
+    only a prefix and a digest of the value are left (``~`` marks them: the encoding escapes every other ``~``)."""
+    if "~" in segment:
+        return None
+    return unquote_to_bytes(segment).decode("utf-8")
+
+
+def is_component_segment(segment: str, max_chars: int = MAX_COMPONENT_CHARS) -> bool:
+    """True only for a segment ``encode_component(value, max_chars)`` can return, for some value."""
+    if (shortened := _SHORTENED_RE.fullmatch(segment)) is not None:
+        head, cut = shortened["head"], max_chars - _DIGEST_CHARS - 1
+        # The head is the start of an encoding, cut at ``cut`` characters minus a cut-off escape (0 to 2 chars).
+        return len(shortened["digest"]) == _DIGEST_CHARS and cut - 2 <= len(head) <= cut and _is_canonical(head)
+    if len(segment) > max_chars or not _is_canonical(segment):
+        return False
+    try:
+        decode_segment(segment)
+    except UnicodeDecodeError:  # encode_component only encodes text: its escapes are always valid UTF-8
+        return False
+    return True
+
+
+def _is_canonical(encoded: str) -> bool:
+    """True if ``encoded`` is exactly how ``_encode_bytes`` writes the bytes it stands for (no ``%41``, ``%2e``)."""
+    return _ENCODED_RE.fullmatch(encoded) is not None and _encode_bytes(unquote_to_bytes(encoded)) == encoded
+
+
+def is_try_segment(segment: str) -> bool:
+    """True for a try number as keys write it: a positive decimal integer, no sign, no leading zero."""
+    return _TRY_RE.fullmatch(segment) is not None
 
 
 @dataclass(frozen=True)
@@ -94,8 +133,29 @@ def artifact_key(scope: RunScope, name: str, max_chars: int = MAX_COMPONENT_CHAR
     return "/".join((*parts, encode_component(name, max_chars)))
 
 
-def is_safe_key(key: str) -> bool:
-    """True for a key of the form this module produces: 5 segments of ``encode_component``'s alphabet, none
-    starting with ``.``. Anything else (NUL, ``\\``, spaces, unicode) comes from a forged reference."""
+@dataclass(frozen=True)
+class KeyParts:
+    """The five segments of a key, as stored (encoded); ``decode_segment`` gives their real values."""
+
+    dag: str
+    run: str
+    task: str
+    try_number: int
+    name: str
+
+
+def parse_key(key: str, max_chars: int = MAX_COMPONENT_CHARS) -> KeyParts | None:
+    """The parts of ``<dag>/<run>/<task>/<try>/<name>`` if ``key`` is exactly a key ``artifact_key`` can make
+    (with ``max_chars``), else None: anything else was not made by this library and is never trusted."""
     segments = key.split("/")
-    return len(segments) == 5 and all(_SEGMENT_RE.fullmatch(s) and not s.startswith(".") for s in segments)
+    if len(segments) != 5:
+        return None
+    dag, run, task, try_segment, name = segments
+    if not is_try_segment(try_segment) or not all(is_component_segment(s, max_chars) for s in (dag, run, task, name)):
+        return None
+    return KeyParts(dag, run, task, int(try_segment), name)
+
+
+def is_safe_key(key: str, max_chars: int = MAX_COMPONENT_CHARS) -> bool:
+    """True for a key ``artifact_key`` can make. Anything else (NUL, ``\\``, spaces, ``..``) is forged."""
+    return parse_key(key, max_chars) is not None

@@ -12,9 +12,9 @@ from typing import Any
 
 from .champion import CHAMPION_ASSET_NAME, Promotion, pinned_promotions, promotion_history
 from .keys import RunScope
+from .retention import PinReason
 from .store import ArtifactStore, StoredRun
 
-PinReason = Callable[[StoredRun], str | None]
 UNFINISHED_STATES = ["queued", "running"]
 # Champion events read for the pins: more than enough to find the current and previous champions.
 HISTORY_EVENTS = 100
@@ -57,7 +57,7 @@ def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int) -> Pin
         return ti.get_dr_count(dag_id=dag_id, run_ids=run_ids, states=UNFINISHED_STATES) > 0
 
     def pin_reason(run: StoredRun) -> str | None:
-        if why := champions.get((run.dag_segment, run.run_segment)):
+        if why := champions.get((run.dag_id_segment, run.run_id_segment)):
             return why
         if run.dag_id is None or run.run_id is None:
             return shortened_id_pin(run, unfinished)
@@ -81,11 +81,11 @@ def pins_from_api(api: Any, store: ArtifactStore, keep_champions: int) -> PinRea
         return unfinished_by_dag[dag_id]
 
     def pin_reason(run: StoredRun) -> str | None:
-        if why := champions.get((run.dag_segment, run.run_segment)):
+        if why := champions.get((run.dag_id_segment, run.run_id_segment)):
             return why
         if run.dag_id is None:
             return shortened_id_pin(run, lambda dag_id: True)
-        state = unfinished_runs(run.dag_id).get(run.run_segment)
+        state = unfinished_runs(run.dag_id).get(run.run_id_segment)
         return f"the run is {state} in Airflow" if state else None
 
     return pin_reason

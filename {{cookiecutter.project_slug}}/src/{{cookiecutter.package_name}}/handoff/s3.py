@@ -7,25 +7,29 @@ it with boto3's transfer manager (multipart, concurrent, memory bounded by
 chunk size x concurrency). S3 makes an object visible only when the upload
 completes, so a killed upload leaves nothing at the key. Loading downloads to
 a private temporary file, verifies it, then deserialises from it.
+Retention lists and deletes only keys of the key grammar under ``<prefix>/``,
+and aborts the multipart uploads that a killed save left there.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import ArtifactNotFoundError, HandoffError, IntegrityError, MisconfiguredError
+from .keys import parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
-from .store import ArtifactStore, StoredRun, verify
+from .store import ArtifactStore, Inventory, PendingUpload, Skipped, StoredRun, verify
 
 DEFAULT_BUCKET = "{{ cookiecutter.s3_bucket }}"
 MIB = 1024 * 1024
+FOREIGN = "a foreign name: not a key this store makes"
 
 
 class S3Store(ArtifactStore):
@@ -94,24 +98,69 @@ class S3Store(ArtifactStore):
                 verify(source, ref, self.uri_for(key))
                 yield source
 
-    def list_runs(self) -> Iterator[StoredRun]:
+    def inventory(self) -> Inventory:
+        """The runs under ``<prefix>/`` whose keys match the grammar, the rest as skipped, and pending uploads."""
+        if not self.prefix:
+            raise MisconfiguredError(
+                f"retention needs a prefix (HANDOFF_S3_PREFIX): without one it would list the whole bucket "
+                f"{self.bucket!r}, which is not this store's to clean"
+            )
+        base = self.object_key("")
         by_run: dict[tuple[str, str], list[dict]] = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        with self.s3_errors(""):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.object_key("")):
-                for obj in page.get("Contents", []):
-                    parts = obj["Key"][len(self.object_key("")) :].split("/")
-                    if len(parts) == 5:
-                        by_run.setdefault((parts[0], parts[1]), []).append(obj)
-        for (dag, run), objects in sorted(by_run.items()):
-            keys = tuple(o["Key"][len(self.object_key("")) :] for o in objects)
-            yield StoredRun(dag, run, max(o["LastModified"] for o in objects), keys)
+        skipped: list[Skipped] = []
+        for obj in self._list("list_objects_v2", "Contents", base):
+            if (parts := parse_key(obj["Key"][len(base) :], self.key_component_chars)) is None:
+                skipped.append(Skipped(self._uri(obj["Key"]), FOREIGN))
+            else:
+                by_run.setdefault((parts.dag, parts.run), []).append(obj)
+        uploads: list[PendingUpload] = []
+        for upload in self._list("list_multipart_uploads", "Uploads", base):
+            key = upload["Key"][len(base) :]
+            if parse_key(key, self.key_component_chars) is None:
+                skipped.append(Skipped(self._uri(upload["Key"]), f"an incomplete upload of {FOREIGN}"))
+            else:
+                uploads.append(PendingUpload(key, upload["UploadId"], upload["Initiated"]))
+        runs = tuple(
+            StoredRun(dag, run, max(o["LastModified"] for o in objects), tuple(o["Key"][len(base) :] for o in objects))
+            for (dag, run), objects in sorted(by_run.items())
+        )
+        return Inventory(runs, tuple(skipped), tuple(uploads))
 
-    def delete(self, keys: tuple[str, ...]) -> None:
+    def _list(self, operation: str, field: str, prefix: str) -> Iterator[dict]:
+        with self.s3_errors(""):
+            for page in self.client.get_paginator(operation).paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get(field, [])
+
+    def _uri(self, object_key: str) -> str:
+        return f"s3://{self.bucket}/{object_key}"
+
+    def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
+        """Delete the keys' objects; raise naming every key S3 did not delete (DeleteObjects reports them per key)."""
+        forged = [k for k in keys if parse_key(k, self.key_component_chars) is None]
+        if forged:
+            raise IntegrityError(f"refusing to delete keys this store does not make: {forged}")
+        failed = []
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
             batch = [{"Key": self.object_key(k)} for k in keys[start : start + 1000]]
             with self.s3_errors(""):
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            failed += [f"{self._uri(e['Key'])} ({e['Code']}: {e.get('Message')})" for e in response.get("Errors", ())]
+        if failed:
+            raise HandoffError(f"S3 did not delete {len(failed)} objects: {'; '.join(failed)}; they are still stored")
+        return ()
+
+    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
+        from botocore.exceptions import ClientError
+
+        for upload in uploads:
+            with self.s3_errors(upload.key):
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=self.object_key(upload.key), UploadId=upload.upload_id
+                    )
+                except ClientError as exc:
+                    if exc.response["Error"].get("Code") != "NoSuchUpload":  # else: completed or aborted since
+                        raise
 
     @contextmanager
     def s3_errors(self, key: str) -> Iterator[None]:

@@ -3,6 +3,8 @@
 Writes go to a temporary file in the target directory, are fsynced and then
 ``os.replace``d into place, so a reader sees the whole artifact or nothing,
 even if the writer is killed. Files get mode 0640, directories 0750.
+Retention lists and deletes only what matches the key grammar, through
+directory descriptors that never follow a symlink.
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError, StorageFullError
+from .errors import ArtifactNotFoundError, HandoffError, IntegrityError, MisconfiguredError, StorageFullError
+from .keys import is_component_segment, is_try_segment, parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings
-from .store import ArtifactStore, StoredRun, verify
+from .store import ArtifactStore, Inventory, Skipped, StoredRun, verify
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[3] / ".data" / "models"
 TEMP_PREFIX = ".tmp-"
+# Retention opens every directory with these: a symlink in its place makes the open fail instead of leading away.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class SharedFsStore(ArtifactStore):
@@ -97,23 +102,138 @@ class SharedFsStore(ArtifactStore):
             verify(source, ref, str(path))
             yield source
 
-    def list_runs(self) -> Iterator[StoredRun]:
-        if not self.root.is_dir():
-            return
-        for dag_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            for run_dir in sorted(p for p in dag_dir.iterdir() if p.is_dir()):
-                files = [p for p in run_dir.rglob("*") if p.is_file()]
-                if not files:
-                    continue
-                newest = max(p.stat().st_mtime for p in files)
-                keys = tuple(p.relative_to(self.root).as_posix() for p in files)
-                yield StoredRun(dag_dir.name, run_dir.name, datetime.fromtimestamp(newest, UTC), keys)
+    def inventory(self) -> Inventory:
+        """Walk exactly the five levels of the key grammar through directory descriptors, never following a link."""
+        try:
+            root_fd = os.open(self.root, _DIR_FLAGS)
+        except FileNotFoundError:
+            return Inventory(())  # nothing was ever saved here
+        except OSError as exc:
+            raise MisconfiguredError(f"cannot open handoff root {self.root}: {exc.strerror}") from None
+        files: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        skipped: list[Skipped] = []
+        try:
+            self._walk(root_fd, (), files, skipped)
+        finally:
+            os.close(root_fd)
+        runs = tuple(
+            StoredRun(dag, run, datetime.fromtimestamp(max(m for _, m in found), UTC), tuple(k for k, _ in found))
+            for (dag, run), found in sorted(files.items())
+        )
+        return Inventory(runs, tuple(skipped))
 
-    def delete(self, keys: tuple[str, ...]) -> None:
+    def _walk(
+        self,
+        dir_fd: int,
+        segments: tuple[str, ...],
+        files: dict[tuple[str, str], list[tuple[str, float]]],
+        skipped: list[Skipped],
+    ) -> None:
+        """Collect ``(key, mtime)`` of every artifact below ``dir_fd``, which holds key segment ``len(segments)``."""
+        try:
+            with os.scandir(dir_fd) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(self._where(*segments), f"cannot be listed: {exc.strerror}"))
+            return
+        for entry in entries:
+            where = (*segments, entry.name)
+            try:
+                why = self._not_ours(entry, len(segments))
+                if why is None and len(segments) == 4:
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                    files.setdefault((segments[0], segments[1]), []).append(("/".join(where), mtime))
+                elif why is None:
+                    child_fd = os.open(entry.name, _DIR_FLAGS, dir_fd=dir_fd)
+                    try:
+                        self._walk(child_fd, where, files, skipped)
+                    finally:
+                        os.close(child_fd)
+            except OSError as exc:  # removed or replaced while listing
+                why = f"cannot be read: {exc.strerror}"
+            if why is not None:
+                skipped.append(Skipped(self._where(*where), why))
+
+    def _not_ours(self, entry: os.DirEntry[str], level: int) -> str | None:
+        """Why ``entry`` (key segment number ``level``, from 0) is not something this store made; None if it is."""
+        if entry.is_symlink():
+            return "a symbolic link: never followed"
+        if entry.name.startswith(TEMP_PREFIX):
+            return "a temporary file: a save in progress, or one killed mid-way"
+        if level == 3:
+            grammar = is_try_segment(entry.name)
+        else:
+            grammar = is_component_segment(entry.name, self.key_component_chars)
+        if not grammar:
+            return "a foreign name: not a key segment this store makes"
+        if level < 4 and not entry.is_dir(follow_symlinks=False):
+            return "not a directory, where keys have one"
+        if level == 4 and not entry.is_file(follow_symlinks=False):
+            return "not a regular file"
+        return None
+
+    def _where(self, *segments: str) -> str:
+        return str(self.root.joinpath(*segments))
+
+    def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
+        """Unlink the keys' regular files, then the directories that this emptied (never the root).
+
+        Every directory is opened relative to its parent's descriptor without following links, from the root
+        down, so a symlink swapped in anywhere on the way cannot redirect a deletion out of the root.
+        """
+        by_dir: dict[tuple[str, ...], list[str]] = {}
+        skipped: list[Skipped] = []
         for key in keys:
-            path = self.path_for(key)
-            path.unlink(missing_ok=True)
-            for parent in path.parents:  # prune now-empty directories up to the root
-                if parent == self.root or any(parent.iterdir()):
+            if parse_key(key, self.key_component_chars) is None:
+                skipped.append(Skipped(self._where(key), "not a key this store makes: left alone"))
+                continue
+            *dirs, name = key.split("/")
+            by_dir.setdefault(tuple(dirs), []).append(name)
+        failed: list[str] = []
+        try:
+            root_fd = os.open(self.root, _DIR_FLAGS)
+        except OSError as exc:
+            raise MisconfiguredError(f"cannot open handoff root {self.root}: {exc.strerror}") from None
+        try:
+            for dirs, names in by_dir.items():
+                self._delete_in(root_fd, dirs, names, skipped, failed)
+        finally:
+            os.close(root_fd)
+        if failed:
+            raise HandoffError(f"could not delete {len(failed)} artifacts: {'; '.join(failed)}; they are still stored")
+        return tuple(skipped)
+
+    def _delete_in(
+        self, root_fd: int, dirs: tuple[str, ...], names: list[str], skipped: list[Skipped], failed: list[str]
+    ) -> None:
+        """Delete ``names`` in directory ``dirs`` (4 segments below the root), then prune what that emptied."""
+        with ExitStack() as opened:
+            fds = [root_fd]
+            for depth, name in enumerate(dirs):
+                try:
+                    fds.append(os.open(name, _DIR_FLAGS, dir_fd=fds[-1]))
+                except FileNotFoundError:
+                    return  # already gone
+                except OSError as exc:
+                    gone = exc.errno in (errno.ELOOP, errno.ENOTDIR)
+                    why = "replaced by a link or a file since it was listed" if gone else exc.strerror
+                    skipped.append(Skipped(self._where(*dirs[: depth + 1]), f"{why}: nothing under it deleted"))
+                    return
+                opened.callback(os.close, fds[-1])
+            deleted = False
+            for name in names:
+                try:
+                    if not stat.S_ISREG(os.stat(name, dir_fd=fds[-1], follow_symlinks=False).st_mode):
+                        skipped.append(Skipped(self._where(*dirs, name), "no longer a regular file: left alone"))
+                        continue
+                    os.unlink(name, dir_fd=fds[-1])  # never follows a link: a swap now loses only the link itself
+                    deleted = True
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    failed.append(f"{self._where(*dirs, name)} ({exc.strerror})")
+            for depth in reversed(range(len(dirs)) if deleted else ()):
+                try:
+                    os.rmdir(dirs[depth], dir_fd=fds[depth])  # fails unless empty: only what this emptied goes
+                except OSError:
                     break
-                parent.rmdir()

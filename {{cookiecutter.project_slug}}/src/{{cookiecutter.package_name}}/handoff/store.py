@@ -12,7 +12,7 @@ import hashlib
 import io
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from .errors import ArtifactTooLargeError, IntegrityError
 from .formats import get_format
-from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, is_safe_key
+from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, decode_segment, is_safe_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings
 
@@ -80,12 +80,58 @@ def verify(source: BinaryIO, ref: ArtifactRef, where: str) -> None:
 
 @dataclass(frozen=True)
 class StoredRun:
-    """All artifacts of one DAG run, as retention sees them."""
+    """All artifacts of one DAG run, as retention sees them: the key segments, plus the real ids they encode."""
 
     dag_id_segment: str
     run_id_segment: str
     last_modified: datetime
     keys: tuple[str, ...]
+
+    @property
+    def dag_id(self) -> str | None:
+        """The real DAG id; None when its segment was shortened (a very long id) and cannot be read back."""
+        return decode_segment(self.dag_id_segment)
+
+    @property
+    def run_id(self) -> str | None:
+        """The real run id, as Airflow knows it; None when its segment was shortened."""
+        return decode_segment(self.run_id_segment)
+
+    @property
+    def label(self) -> str:
+        """For people: the real ids, quoted (a run id may hold any character); a shortened one shows its segment."""
+        return f"DAG {_shown(self.dag_id, self.dag_id_segment)}, run {_shown(self.run_id, self.run_id_segment)}"
+
+
+def _shown(real: str | None, segment: str) -> str:
+    return repr(real) if real is not None else f"(shortened, segment {segment})"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something in the store's root or prefix that retention left alone, and why: the store did not make it, or
+    it changed between listing and deleting."""
+
+    where: str
+    why: str
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An upload that was started and never completed or aborted (an S3 multipart upload): its parts cost storage."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What ``inventory`` found: the runs retention may delete, what it must leave alone and why, pending uploads."""
+
+    runs: tuple[StoredRun, ...]
+    skipped: tuple[Skipped, ...] = ()
+    uploads: tuple[PendingUpload, ...] = ()
 
 
 def refuse_other_run(ref: ArtifactRef) -> None:
@@ -146,7 +192,7 @@ class ArtifactStore(ABC):
     def key_from_uri(self, uri: str) -> str:
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")
-        if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :]):
+        if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :], self.key_component_chars):
             raise IntegrityError(f"reference URI {uri!r} is not in this store ({prefix}...): refusing to read it")
         return uri[len(prefix) :]
 
@@ -164,12 +210,17 @@ class ArtifactStore(ABC):
         """A readable, seekable file whose bytes were verified against ``ref`` (use ``verify``)."""
 
     @abstractmethod
-    def list_runs(self) -> Iterator[StoredRun]:
-        """Every stored run, for retention."""
+    def inventory(self) -> Inventory:
+        """Every stored run, for retention: only what matches the key grammar under this store's own root or
+        prefix; everything else is listed as skipped, with the reason, and never deleted."""
 
     @abstractmethod
-    def delete(self, keys: tuple[str, ...]) -> None:
-        """Remove the given artifacts."""
+    def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
+        """Remove the given artifacts (keys from ``inventory``); return those left alone because they changed."""
+
+    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
+        """Abort pending uploads from ``inventory``; only a store that lists some implements this."""
+        raise NotImplementedError(f"{type(self).__name__} lists no pending uploads, so it cannot abort any")
 
     def too_large_message(self, size: int) -> str:
         return f"the artifact is {size} bytes, over this store's limit of {self.max_bytes} bytes; nothing was stored"

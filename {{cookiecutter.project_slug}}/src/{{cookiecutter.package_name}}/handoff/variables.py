@@ -17,15 +17,16 @@ import binascii
 import io
 import json
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
 from .keys import RunScope, artifact_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
-from .store import ArtifactStore, StoredRun, verify
+from .store import ArtifactStore, Inventory, Skipped, verify
 
 DEFAULT_MAX_BYTES = 48 * 1024
 # Airflow's Variable key column holds 250 characters: keep every component short.
@@ -136,21 +137,23 @@ class VariablesStore(ArtifactStore):
         """Delete the artifacts these references name that are still stored. Returns the deleted keys."""
         from airflow.sdk import Variable
 
+        # Airflow stores a key as its Execution API received it, percent-decoded from the URL path.
         stored = set(Variable.keys(prefix=f"{self.prefix}/"))
         keys = (self.variable_key(self.key_from_uri(ref.uri)) for ref in refs)
-        deleted = [variable_key for variable_key in keys if variable_key in stored]
+        deleted = [variable_key for variable_key in keys if unquote(variable_key) in stored]
         for variable_key in deleted:
             Variable.delete(variable_key)
         return deleted
 
-    def list_runs(self) -> Iterator[StoredRun]:
+    def inventory(self) -> Inventory:
         raise MisconfiguredError(
             "Variables cannot be listed from a task: the variables backend deletes each run's artifacts in the "
             "DAG's teardown task instead of by retention"
         )
 
-    def delete(self, keys: tuple[str, ...]) -> None:
+    def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
         from airflow.sdk import Variable
 
         for key in keys:
             Variable.delete(self.variable_key(key))
+        return ()
