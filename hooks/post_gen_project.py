@@ -50,6 +50,8 @@ NOT_FOR = {
         f"{HANDOFF}/pins.py",
         "dags/handoff_retention.py",
         "tests/handoff/test_retention.py",
+        "tests/e2e/test_retention_pins.py",
+        "tests/e2e/dags/handoff_held_run.py",
         "tests/handoff/test_store_contract.py",
     ],
 }

@@ -109,9 +109,13 @@ def local_db(local_stack: Stack) -> MetadataDb:
     return MetadataDb(f"sqlite:///{local_stack.home / 'airflow.db'}")
 
 
-@pytest.fixture
-def stack_storage(local_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def use_stack_storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point this test process at the stack's storage, to inspect what the tasks stored."""
-    for name, value in local_stack.env.items():
+    for name, value in stack.env.items():
         if name.startswith(("HANDOFF_", "AIRFLOW_CONN_")):
             monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def stack_storage(local_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_stack_storage(local_stack, monkeypatch)

@@ -22,7 +22,13 @@ from {{ cookiecutter.package_name }}.airflow_api import FINISHED, AirflowApi
 {%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import default_store, load_model
 {%- endif %}
-from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
+from {{ cookiecutter.package_name }}.handoff.champion import (
+    CHAMPION_ASSET_NAME,
+{%- if cookiecutter.storage_backend != "variables" %}
+    pinned_promotions,
+    promotion_history,
+{%- endif %}
+)
 
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
@@ -33,7 +39,8 @@ from tests.variable_keys import champion_variable_keys
 MAIN, CONSUMER = "train_and_score", "score_champion"
 CONCURRENT_RUNS = 10
 SEQUENTIAL_RUNS = 50
-BUDGET_SECONDS = 540  # for all 60 runs: well under 10 minutes even on a busy 2-core machine
+# For all 60 runs of five tasks, and the scorings of their promotions, on a busy 2-core machine.
+BUDGET_SECONDS = 720
 {%- if cookiecutter.storage_backend != "variables" %}
 RETENTION = "handoff_retention"
 {%- endif %}
@@ -172,12 +179,17 @@ def key_segments(model_ref: dict[str, Any]) -> tuple[str, str]:
     return dag_segment, run_segment
 
 
-def test_retention_keeps_exactly_what_its_policy_says(
-    soak_runs: dict[str, dict[str, Any]], local_api: AirflowApi, local_db: MetadataDb
+def test_retention_keeps_exactly_what_its_policy_says_and_the_champions(
+    soak_runs: dict[str, dict[str, Any]],
+    soak_scorings: dict[str, dict[str, Any]],
+    local_api: AirflowApi,
+    local_db: MetadataDb,
 ) -> None:
     """Unpaused, the retention DAG runs once for its latest interval, with its default params."""
     params = local_api.request("GET", f"/dags/{RETENTION}/details")["params"]
     keep_last, older_than_days = params["keep_last"]["value"], params["older_than_days"]["value"]
+    history = promotion_history(local_api.asset_events(CHAMPION_ASSET_NAME, limit=100))
+    champions = [p.reference.run_id for p in pinned_promotions(history, params["keep_champions"]["value"])]
     assert keep_last < SEQUENTIAL_RUNS and older_than_days > 0, "the policy must expire some of the soak's runs"
     model_refs = {run_id: local_db.xcom(MAIN, run_id, "train_model") for run_id in soak_runs}
     main_segment = key_segments(model_refs[next(iter(soak_runs))])[0]
@@ -190,18 +202,19 @@ def test_retention_keeps_exactly_what_its_policy_says(
         time.sleep(1)
     assert local_api.wait_for_runs(RETENTION, retention_runs, timeout=180) == dict.fromkeys(retention_runs, "success")
 
-    # Nothing here is older than older_than_days: the newest keep_last runs of each DAG stay, every other goes.
-    # The sequential runs finished one after another, so the last keep_last of them are the main DAG's newest;
-    # any other DAG (the e2e tests' own, when they share the session) has fewer runs than that.
+    # Nothing here is older than older_than_days: the newest keep_last runs of each DAG stay, and the champions,
+    # every other goes. The sequential runs finished one after another, so the last keep_last of them are the main
+    # DAG's newest; any other DAG (score_champion's; the e2e tests' own) has fewer runs than that.
     newest = list(soak_runs)[-keep_last:]
+    assert set(champions) - set(newest), "some champion must be older than the newest runs, or nothing is tested"
     after = stored_runs()
     assert sorted(run for run in after if run[0] == main_segment) == sorted(
-        key_segments(model_refs[run_id]) for run_id in newest
+        {key_segments(model_refs[run_id]) for run_id in [*newest, *champions]}
     )
     assert {run for run in after if run[0] != main_segment} == {run for run in before if run[0] != main_segment}
     assert all(set(keys) == set(before[run]) for run, keys in after.items()), "a kept run lost an artifact"
     expired = sum(local_db.xcom(RETENTION, run_id, "delete_expired_artifacts") for run_id in retention_runs)
     assert expired == len(before) - len(after)
-    for run_id in newest:  # what is kept still loads, verified
+    for run_id in {*newest, *champions}:  # what is kept still loads, verified
         assert type(load_model(model_refs[run_id])).__name__ == "Pipeline"
 {%- endif %}

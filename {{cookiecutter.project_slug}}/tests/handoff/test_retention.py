@@ -149,3 +149,37 @@ def test_runs_are_named_by_their_real_ids() -> None:
     shortened = runs[None]
     assert shortened.run_id is None and shortened.dag_id == "train_and_score"
     assert f"(shortened, segment {shortened.run_id_segment})" in shortened.label
+
+
+def test_champions_older_than_the_cutoff_stay_whatever_the_policy() -> None:
+    """The current champion and the keep_champions before it are pinned (by their key segments, so a run id
+    too long to decode is matched too); a retired champion goes like any old run."""
+    from {{ cookiecutter.package_name }}.handoff.champion import promotion_extra, promotion_history
+    from {{ cookiecutter.package_name }}.handoff.pins import champion_pins
+
+    long_run = "manual__" + "x" * 200  # shortened in its key: its id cannot be read back from storage
+    refs = save_runs("train_and_score", "retired", "previous", long_run, "current", "not-promoted")
+    events = [
+        {"id": i, "extra": promotion_extra(refs[run], 0.95), "timestamp": f"2026-01-0{i}T00:00:00+00:00"}
+        for i, run in enumerate(("retired", "previous", long_run, "current"), start=1)
+    ]
+    history = promotion_history(events)
+    assert history[0].reference.run_id == "current"
+    pins = champion_pins(default_store(), history, keep_champions=2)
+
+    report = apply_retention(
+        default_store(),
+        RetentionPolicy(older_than_days=30, keep_last=None),
+        pin_reason=lambda run: pins.get((run.dag_id_segment, run.run_id_segment)),
+        dry_run=False,
+        now=days_later(60),
+    )
+    assert sorted((run.run_id or "shortened", why) for run, why in report.pinned) == [
+        ("current", "the current champion"),
+        ("previous", "champion no. 2 before the current one"),
+        ("shortened", "champion no. 1 before the current one"),
+    ]
+    assert sorted(run.run_id for run in report.expired) == ["not-promoted", "retired"]
+    assert sorted(run_id or "shortened" for _dag, run_id in stored()) == ["current", "previous", "shortened"]
+    for run in ("current", "previous", long_run):
+        assert load_model(refs[run]) == {"run": run}
