@@ -43,12 +43,8 @@ BACKEND_FILES = {
 MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout")
 # Files that only some backends use.
 NOT_FOR = {
-    # Variables can only be reached from inside a task: the store is tested through DAG runs instead,
-    # and each run's teardown deletes its Variables (but the champions'), so there is nothing for retention to do.
+    # Variables can only be reached from inside a task: the store and its retention are tested through DAG runs.
     "variables": [
-        f"{HANDOFF}/retention.py",
-        f"{HANDOFF}/pins.py",
-        "dags/handoff_retention.py",
         "tests/handoff/test_retention.py",
         "tests/e2e/test_retention_pins.py",
         "tests/e2e/dags/handoff_held_run.py",

@@ -54,7 +54,12 @@ RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/pins.p
 BACKEND_FILES = {
     "shared_fs": {f"src/{PKG}/handoff/shared_fs.py", "benchmarks/shared_fs.py", *RETENTION_FILES},
     "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
-    "variables": {f"src/{PKG}/handoff/variables.py", f"src/{PKG}/variables_teardown.py", "benchmarks/variables.py"},
+    "variables": {
+        f"src/{PKG}/handoff/variables.py",
+        f"src/{PKG}/variables_teardown.py",
+        "benchmarks/variables.py",
+        *RETENTION_FILES,
+    },
 }
 
 # The project's tests/ folder is still being written, so it is not pinned file by file. Seen when this was written:

@@ -6,9 +6,14 @@ or beyond the newest `keep_last` runs of each DAG (null switches a rule off;
 0 deletes every run, so it needs `force`). Only files or objects the store
 made are deleted; the log lists what was left alone and why. Whatever their
 age, it keeps the runs Airflow has not finished and the runs holding the
-current champion and the `keep_champions` before it. The same policy
-is available from the command line (dry run unless `--apply`):
+current champion and the `keep_champions` before it.
+{%- if cookiecutter.storage_backend == "variables" %}
+Each run's teardown already deletes its Variables: this collects those of
+runs that never reached it (killed, or stopped by hand).
+{%- else %}
+The same policy is available from the command line (dry run unless `--apply`):
 `python -m {{ cookiecutter.package_name }}.handoff retention --keep-last 20`.
+{%- endif %}
 """
 
 from __future__ import annotations

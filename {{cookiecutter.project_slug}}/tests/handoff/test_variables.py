@@ -21,7 +21,14 @@ def test_variables_store_inside_a_dag_run() -> None:
     dag_run = dagbag.get_dag("handoff_variables_checks").test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == dict.fromkeys(
-        ("round_trip", "oversized_model_is_refused", "tampering_is_detected", "clean_up"), "success"
+        (
+            "round_trip",
+            "oversized_model_is_refused",
+            "tampering_is_detected",
+            "retention_collects_only_what_teardowns_missed",
+            "clean_up",
+        ),
+        "success",
     )
     assert not MARKER.exists(), "the malicious pickle must never run"
     assert handoff_variables() == [], "clean_up deletes every Variable the run wrote, oversized ones were never written"

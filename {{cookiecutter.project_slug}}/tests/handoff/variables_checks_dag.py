@@ -85,13 +85,57 @@ def build_dag() -> DAG:
                 load_model({**ref, "format": "joblib"})
 
         @task
+        def retention_collects_only_what_teardowns_missed() -> None:
+            """Runs that never reached their teardown leave indexed Variables: retention deletes the expired ones,
+            keeps a pinned one, and leaves alone a champion's model (no index lists it) and foreign Variables."""
+            from datetime import UTC, datetime, timedelta
+
+            from airflow.sdk import Variable
+
+            from {{ cookiecutter.package_name }}.handoff import RunScope, default_store, save_model
+            from {{ cookiecutter.package_name }}.handoff.retention import RetentionPolicy, apply_retention
+
+            store, this_run = default_store(), RunScope.current().run_id
+            refs = {
+                run: save_model({"run": run}, fmt="json", scope=RunScope("orphans", run, "train", 1))
+                for run in ("old-1", "old-2", "pinned", "newest")
+            }
+            champion = save_model({"run": "champion"}, fmt="json", scope=RunScope("orphans", "champion", "train", 1))
+            store.delete_run_artifacts("orphans", "champion", ["train"], keep_uris={champion["uri"]})
+            Variable.set("handoff/not-made-by-the-store", "x")
+
+            report = apply_retention(
+                store,
+                RetentionPolicy(older_than_days=30, keep_last=None),
+                pin_reason=lambda run: "in progress" if run.run_id in ("pinned", this_run) else None,
+                dry_run=False,
+                now=datetime.now(UTC) + timedelta(days=60),
+            )
+            expired = sorted(run.run_id for run in report.expired if run.dag_id == "orphans")
+            assert expired == ["newest", "old-1", "old-2"], expired
+            pinned = [(run.run_id, why) for run, why in report.pinned if run.dag_id == "orphans"]
+            assert pinned == [("pinned", "in progress")], pinned
+            skipped = {entry.where: entry.why for entry in report.skipped}
+            assert "no run's index lists it" in skipped["handoff/not-made-by-the-store"]
+            assert "a champion's model" in skipped["handoff/orphans/champion/train/1/model"]
+            for ref, content in ((refs["pinned"], {"run": "pinned"}), (champion, {"run": "champion"})):
+                assert store.load(ref, allow_other_run=True) == content
+            remaining = set(Variable.keys(prefix="handoff/orphans/"))
+            kept = {"pinned/train/1/model", "pinned/index/train", "champion/train/1/model"}
+            assert remaining == {f"handoff/orphans/{key}" for key in kept}, remaining
+            store.delete_run_artifacts("orphans", "pinned", ["train"])
+            Variable.delete("handoff/orphans/champion/train/1/model")
+            Variable.delete("handoff/not-made-by-the-store")
+
+        @task
         def clean_up(**context: Any) -> None:
             from {{ cookiecutter.package_name }}.handoff import default_store
 
             ti = context["ti"]
             default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
 
-        [round_trip(), oversized_model_is_refused(), tampering_is_detected()] >> clean_up()
+        checks = [round_trip(), oversized_model_is_refused(), tampering_is_detected()]
+        checks >> retention_collects_only_what_teardowns_missed() >> clean_up()
     return dag
 
 

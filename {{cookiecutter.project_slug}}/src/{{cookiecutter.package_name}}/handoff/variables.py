@@ -3,9 +3,10 @@
 Only for small models and parameters: the serialised size is capped
 (``HANDOFF_VARIABLES_MAX_BYTES``, default 48 KiB) and a larger artifact is
 refused before anything is written. Variables are global and not cleaned up
-by Airflow, so every save also records its key in a per-task index Variable,
-and ``delete_run_artifacts`` (the DAG's teardown task) deletes them all when
-the run ends, whether it succeeded or failed.
+by Airflow, so every save also records its key and time in a per-task index
+Variable, and ``delete_run_artifacts`` (the DAG's teardown task) deletes them
+all when the run ends, whether it succeeded or failed. Retention finds the
+runs that never reached their teardown through those indexes.
 
 Variables can only be written from inside a running task (Task SDK).
 """
@@ -19,14 +20,15 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import BinaryIO
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
-from .keys import RunScope, artifact_key
+from .keys import RunScope, artifact_key, parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
-from .store import ArtifactStore, Inventory, Skipped, verify
+from .store import ArtifactStore, Inventory, Skipped, StoredRun, verify
 
 DEFAULT_MAX_BYTES = 48 * 1024
 # Airflow's Variable key column holds 250 characters: keep every component short.
@@ -89,10 +91,11 @@ class VariablesStore(ArtifactStore):
         buffer = io.BytesIO()  # bounded: HashingWriter stops forwarding past max_bytes
         yield buffer
         index_key = self.index_key(key)
-        recorded = json.loads(Variable.get(index_key, default="[]"))
+        recorded = json.loads(Variable.get(index_key, default="{}"))
         # The index is written first, so a crash between the two writes leaves nothing untracked.
         if key not in recorded:
-            Variable.set(index_key, json.dumps([*recorded, key]), description="handoff: artifacts of one task")
+            recorded[key] = datetime.now(UTC).isoformat(timespec="seconds")
+            Variable.set(index_key, json.dumps(recorded), description="handoff: artifacts of one task, when saved")
         Variable.set(
             self.variable_key(key),
             base64.b64encode(buffer.getvalue()).decode("ascii"),
@@ -126,7 +129,7 @@ class VariablesStore(ArtifactStore):
         deleted = []
         for task_id in task_ids:
             index_key = self.index_key(artifact_key(RunScope(dag_id, run_id, task_id), INDEX_NAME, KEY_COMPONENT_CHARS))
-            for key in json.loads(Variable.get(index_key, default="[]")):
+            for key in json.loads(Variable.get(index_key, default="{}")):
                 if self.uri_for(key) not in keep_uris:
                     Variable.delete(self.variable_key(key))
                     deleted.append(self.variable_key(key))
@@ -146,14 +149,58 @@ class VariablesStore(ArtifactStore):
         return deleted
 
     def inventory(self) -> Inventory:
-        raise MisconfiguredError(
-            "Variables cannot be listed from a task: the variables backend deletes each run's artifacts in the "
-            "DAG's teardown task instead of by retention"
+        """The runs whose artifacts are still indexed (their teardown never ran), from inside a task.
+
+        A Variable under the prefix that no index lists (a champion's model, kept for its promotion, or one
+        this store did not make) is left alone and reported.
+        """
+        from airflow.sdk import Variable
+
+        # Airflow returns keys as stored: percent-decoded from the URL path they travelled in.
+        stored = set(Variable.keys(prefix=f"{self.prefix}/"))
+        by_run: dict[tuple[str, str], dict[str, datetime]] = {}
+        indexed, skipped = set(), []
+        for stored_key in sorted(stored):
+            if stored_key.split("/")[-2:-1] != [INDEX_NAME]:
+                continue
+            recorded = self.read_index(stored_key)
+            if recorded is None:
+                skipped.append(Skipped(stored_key, "not an index of this store"))
+                continue
+            indexed.add(stored_key)
+            for key, saved_at in recorded.items():
+                parts = parse_key(key, KEY_COMPONENT_CHARS)
+                if parts is None or unquote(self.index_key(key)) != stored_key:
+                    skipped.append(Skipped(stored_key, f"lists {key!r}, which is not one of its task's keys"))
+                    continue
+                by_run.setdefault((parts.dag, parts.run), {})[key] = saved_at
+                indexed.add(unquote(self.variable_key(key)))
+        skipped += [
+            Skipped(key, "no run's index lists it: a champion's model, or not made by this store")
+            for key in sorted(stored - indexed)
+        ]
+        runs = tuple(
+            StoredRun(dag, run, max(saved.values()), tuple(sorted(saved)))
+            for (dag, run), saved in sorted(by_run.items())
         )
+        return Inventory(runs, tuple(skipped))
+
+    def read_index(self, stored_key: str) -> dict[str, datetime] | None:
+        """An index Variable's artifact keys and save times; None for anything else."""
+        from airflow.sdk import Variable
+
+        try:
+            recorded = json.loads(Variable.get(quote(stored_key, safe="/"), default="null"))
+            return {key: datetime.fromisoformat(saved_at) for key, saved_at in recorded.items()}
+        except (ValueError, TypeError, AttributeError):
+            return None
 
     def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
+        """Delete the artifacts, then the indexes that listed them (retention deletes whole runs)."""
         from airflow.sdk import Variable
 
         for key in keys:
             Variable.delete(self.variable_key(key))
+        for index_key in sorted({self.index_key(key) for key in keys}):
+            Variable.delete(index_key)
         return ()
