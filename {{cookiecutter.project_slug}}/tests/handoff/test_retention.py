@@ -19,6 +19,11 @@ from {{ cookiecutter.package_name }}.handoff import (
     load_model,
     save_model,
 )
+from {{ cookiecutter.package_name }}.handoff.champion import (
+    promotion_extra,
+    promotion_history,
+)
+from {{ cookiecutter.package_name }}.handoff.pins import champion_pins
 from {{ cookiecutter.package_name }}.handoff.retention import (
     RetentionPolicy,
     apply_retention,
@@ -154,9 +159,6 @@ def test_runs_are_named_by_their_real_ids() -> None:
 def test_champions_older_than_the_cutoff_stay_whatever_the_policy() -> None:
     """The current champion and the keep_champions before it are pinned (by their key segments, so a run id
     too long to decode is matched too); a retired champion goes like any old run."""
-    from {{ cookiecutter.package_name }}.handoff.champion import promotion_extra, promotion_history
-    from {{ cookiecutter.package_name }}.handoff.pins import champion_pins
-
     long_run = "manual__" + "x" * 200  # shortened in its key: its id cannot be read back from storage
     refs = save_runs("train_and_score", "retired", "previous", long_run, "current", "not-promoted")
     events = [

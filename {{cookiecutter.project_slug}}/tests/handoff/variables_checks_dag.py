@@ -92,8 +92,15 @@ def build_dag() -> DAG:
 
             from airflow.sdk import Variable
 
-            from {{ cookiecutter.package_name }}.handoff import RunScope, default_store, save_model
-            from {{ cookiecutter.package_name }}.handoff.retention import RetentionPolicy, apply_retention
+            from {{ cookiecutter.package_name }}.handoff import (
+                RunScope,
+                default_store,
+                save_model,
+            )
+            from {{ cookiecutter.package_name }}.handoff.retention import (
+                RetentionPolicy,
+                apply_retention,
+            )
 
             store, this_run = default_store(), RunScope.current().run_id
             refs = {
