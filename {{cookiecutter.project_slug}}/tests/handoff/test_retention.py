@@ -30,6 +30,8 @@ from {{ cookiecutter.package_name }}.handoff.retention import (
 )
 from {{ cookiecutter.package_name }}.handoff.store import StoredRun
 
+from scripts.stack import free_port
+
 
 def save_runs(dag_id: str, *run_ids: str) -> dict[str, dict]:
     """One small artifact per run, oldest first: run id -> reference."""
@@ -185,3 +187,22 @@ def test_champions_older_than_the_cutoff_stay_whatever_the_policy() -> None:
     assert sorted(run_id or "shortened" for _dag, run_id in stored()) == ["current", "previous", "shortened"]
     for run in ("current", "previous", long_run):
         assert load_model(refs[run]) == {"run": run}
+
+
+def test_the_command_does_not_guess_what_is_in_use_when_airflow_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from {{ cookiecutter.package_name }}.handoff.__main__ import main
+
+    save_runs("dag", "old", "new")
+    monkeypatch.setenv("AIRFLOW_API_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("AIRFLOW_API_USERNAME", "admin")
+    assert main(["retention", "--keep-last", "1", "--apply"]) == 1
+    refusal = capsys.readouterr().err
+    assert "cannot ask Airflow which runs are unfinished and which models are champions" in refusal
+    assert "--assume-finished" in refusal
+    assert len(stored()) == 2, "nothing is deleted when Airflow cannot say what is in use"
+
+    assert main(["retention", "--keep-last", "1", "--apply", "--assume-finished"]) == 0
+    assert "deleted 1 runs" in capsys.readouterr().out
+    assert len(stored()) == 1
