@@ -46,8 +46,6 @@ NOT_FOR = {
     # Variables can only be reached from inside a task: the store and its retention are tested through DAG runs.
     "variables": [
         "tests/handoff/test_retention.py",
-        "tests/e2e/test_retention_pins.py",
-        "tests/e2e/dags/handoff_held_run.py",
         "tests/handoff/test_store_contract.py",
     ],
 }

@@ -81,8 +81,6 @@ TEST_FILES_ONLY_FOR = {
     "variables_checks_dag.py": {"variables"},
     "variable_keys.py": {"variables"},
     "test_retention.py": {"shared_fs", "s3"},
-    "test_retention_pins.py": {"shared_fs", "s3"},
-    "handoff_held_run.py": {"shared_fs", "s3"},
     "test_retention_shared_fs.py": {"shared_fs"},
     "test_retention_s3.py": {"s3"},
 }

@@ -31,4 +31,5 @@ def test_variables_store_inside_a_dag_run() -> None:
         "success",
     )
     assert not MARKER.exists(), "the malicious pickle must never run"
-    assert handoff_variables() == [], "clean_up deletes every Variable the run wrote, oversized ones were never written"
+    written_here = [key for key in handoff_variables() if key.split("/")[1] in ("handoff_variables_checks", "orphans")]
+    assert written_here == [], "clean_up deletes every Variable the run wrote, oversized ones were never written"
