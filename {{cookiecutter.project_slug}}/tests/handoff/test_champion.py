@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff import IntegrityError, RunScope
+from {{ cookiecutter.package_name }}.handoff import IntegrityError, MisconfiguredError, RunScope
 from {{ cookiecutter.package_name }}.handoff.champion import (
     Promotion,
     check_provenance,
@@ -60,6 +60,8 @@ def test_pins_are_the_current_and_the_previous_distinct_champions_and_a_rollback
     assert runs_of(retired_promotions(history, 2)) == ["a"]
     assert runs_of(pinned_promotions(history, 0)) == ["c"]
     assert runs_of(retired_promotions(history, 0)) == ["d", "b", "a"]
+    with pytest.raises(MisconfiguredError, match="keep_champions must be 0 or more"):
+        pinned_promotions(history, -1)  # would pin nothing at all
 
 
 def test_a_malformed_event_is_left_out_of_the_history_but_refused_as_the_champion() -> None:

@@ -92,6 +92,8 @@ def promotion_history(events: Iterable[Any]) -> list[Promotion]:
 
 def pinned_promotions(history: list[Promotion], keep_champions: int = KEEP_CHAMPIONS) -> list[Promotion]:
     """The current champion and the ``keep_champions`` distinct champions before it (history newest first)."""
+    if keep_champions < 0:
+        raise MisconfiguredError(f"keep_champions must be 0 or more, got {keep_champions}")
     pinned: dict[str, Promotion] = {}
     for promotion in history:
         if len(pinned) > keep_champions:
