@@ -15,11 +15,16 @@ from urllib.parse import quote
 import httpx
 
 FINISHED = {"success", "failed"}
-# A GET that fails on the server's side is tried again for this long. Airflow 3.3.2's asset events listing
-# answers 500 while a run that an event triggered is still queued (its start_date is not set yet).
+# A request that fails on the server's side without changing anything is tried again for this long: a GET that
+# answers 500 (Airflow 3.3.2's asset events listing does, while a run that an event triggered is still queued:
+# its start_date is not set yet), or any request a database error rolled back (SQLite busy under load).
 SERVER_ERROR_RETRY_SECONDS = 30
 # Where `make setup` puts Airflow's home when AIRFLOW_HOME is not set: the project's .airflow.
 PROJECT_AIRFLOW_HOME = Path(__file__).resolve().parents[2] / ".airflow"
+
+
+def failed_without_effect(method: str, response: httpx.Response) -> bool:
+    return response.status_code >= 500 and (method == "GET" or "Database error" in response.text)
 
 
 class ApiError(RuntimeError):
@@ -67,7 +72,7 @@ class AirflowApi:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
         deadline = time.monotonic() + SERVER_ERROR_RETRY_SECONDS
-        while method == "GET" and response.status_code >= 500 and time.monotonic() < deadline:
+        while failed_without_effect(method, response) and time.monotonic() < deadline:
             time.sleep(1)
             response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:

@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff import IntegrityError, MisconfiguredError, RunScope
+from {{ cookiecutter.package_name }}.handoff import (
+    IntegrityError,
+    MisconfiguredError,
+    RunScope,
+)
 from {{ cookiecutter.package_name }}.handoff.champion import (
     Promotion,
     check_provenance,
