@@ -133,6 +133,20 @@ def check_bench_outputs(project: Path, backend: str) -> None:
     assert (project / "benchmarks/results.png").read_bytes().startswith(b"\x89PNG")
 
 
+# Defined first so that xdist starts the two soaks, the longest tests, as soon as workers are free.
+@pytest.mark.slow
+@pytest.mark.soak
+@pytest.mark.parametrize("backend", SOAK_BACKENDS)
+def test_project_survives_the_soak(backend: str) -> None:
+    """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
+    project = bake_into(SOAK_DIR / backend, backend)
+    make_ok(project, "setup")
+    output = make_ok(project, "soak")
+    assert "3 passed" in output and "soak: 10 concurrent runs in" in output
+    print("\n".join(line for line in output.splitlines() if line.startswith("soak: ")))
+    assert project_processes(project) == [], "the soak's stack left processes behind"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("baked", BACKENDS, indirect=True)
 def test_project_works_as_documented(baked: Path) -> None:
@@ -213,16 +227,3 @@ def check_stack(project: Path, ports: dict[str, str]) -> None:
         # Airflow logs to stdout too: the type name is the last line.
         assert loaded.returncode == 0 and loaded.stdout.splitlines()[-1:] == ["Pipeline"], loaded.stdout + loaded.stderr
     print(f"REST-triggered run {run_id}: success, model {model_ref['uri']} verified")
-
-
-@pytest.mark.slow
-@pytest.mark.soak
-@pytest.mark.parametrize("backend", SOAK_BACKENDS)
-def test_project_survives_the_soak(backend: str) -> None:
-    """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
-    project = bake_into(SOAK_DIR / backend, backend)
-    make_ok(project, "setup")
-    output = make_ok(project, "soak")
-    assert "3 passed" in output and "soak: 10 concurrent runs in" in output
-    print("\n".join(line for line in output.splitlines() if line.startswith("soak: ")))
-    assert project_processes(project) == [], "the soak's stack left processes behind"
