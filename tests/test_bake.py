@@ -42,6 +42,7 @@ COMMON_FILES = {
     f"src/{PKG}/airflow_api.py",
     f"src/{PKG}/assets.py",
     f"src/{PKG}/dag_defaults.py",
+    f"src/{PKG}/lifecycle.py",
     f"src/{PKG}/ml/__init__.py",
     f"src/{PKG}/ml/data.py",
     f"src/{PKG}/ml/model.py",

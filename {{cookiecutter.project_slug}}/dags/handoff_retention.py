@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task
 
 from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
-from {{ cookiecutter.package_name }}.handoff.champion import KEEP_CHAMPIONS
+from {{ cookiecutter.package_name }}.lifecycle import KEEP_CHAMPIONS
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from airflow.sdk import Param, dag, task
 
 from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
-from {{ cookiecutter.package_name }}.handoff.champion import PROMOTE_MODES
+from {{ cookiecutter.package_name }}.lifecycle import PROMOTE_MODES
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
 {%- endif %}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-from .handoff.champion import CHAMPION_ASSET_NAME
+from .lifecycle import CHAMPION_ASSET_NAME
 
 # Each event on it promotes a model (see handoff/champion.py); `score_champion` runs on every promotion.
 CHAMPION = Asset(name=CHAMPION_ASSET_NAME)

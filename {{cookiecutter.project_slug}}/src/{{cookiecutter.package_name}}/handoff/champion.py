@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exported for the library's users
+from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
 from .errors import IntegrityError, MisconfiguredError
 from .reference import ArtifactRef
 
 log = logging.getLogger(__name__)
-
-CHAMPION_ASSET_NAME = "{{ cookiecutter.package_name }}_champion"
-# Besides the current champion, how many earlier champions stay stored for a rollback.
-KEEP_CHAMPIONS = 2
-PROMOTE_MODES = ("if_better", "always", "never")
 
 
 @dataclass(frozen=True)
