@@ -69,12 +69,15 @@ class AirflowApi:
             ) from None
         return cls(url, *login)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """The answer's JSON; with ``missing_ok``, None where the API answers 404."""
         response = self.http.request(method, path, **kwargs)
         deadline = time.monotonic() + SERVER_ERROR_RETRY_SECONDS
         while failed_without_effect(method, response) and time.monotonic() < deadline:
             time.sleep(1)
             response = self.http.request(method, path, **kwargs)
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code >= 400:
             raise ApiError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
@@ -124,12 +127,8 @@ class AirflowApi:
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """What a task returned (None if it returned nothing or has not run)."""
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
-        response = self.http.get(f"{path}/xcomEntries/{key}")
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise ApiError(f"GET {path}/xcomEntries/{key}: {response.status_code} {response.text}")
-        return response.json()["value"]
+        found = self.request("GET", f"{path}/xcomEntries/{key}", missing_ok=True)
+        return None if found is None else found["value"]
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """A task try's log: one line per event, with the exception when there was one."""
@@ -179,9 +178,5 @@ class AirflowApi:
 
     def variable(self, key: str) -> str | None:
         """A Variable's value (None if there is none): the Task SDK reads Variables only inside a task."""
-        response = self.http.get(f"/variables/{quote(key, safe='/')}")
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise ApiError(f"GET /variables/{key}: {response.status_code} {response.text}")
-        return response.json()["value"]
+        found = self.request("GET", f"/variables/{quote(key, safe='/')}", missing_ok=True)
+        return None if found is None else found["value"]
