@@ -13,12 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.handoff.signing import SIGNING_KEY_VARIABLE, new_signing_key
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point Airflow at a throw-away home before anything imports it, and create its metadata DB."""
+    """Point Airflow at a throw-away home before anything imports it, and create its metadata DB.
+
+    A signing key is made for the session when none is set, as `make setup` does for the project.
+    """
     home = Path(tempfile.mkdtemp(prefix="airflow-test-home-"))
+    os.environ.setdefault(SIGNING_KEY_VARIABLE, new_signing_key())
     os.environ.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT / "dags"),

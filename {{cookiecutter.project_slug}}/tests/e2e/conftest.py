@@ -4,6 +4,7 @@ a process of its own, talking to the API server as separate components do in pro
 from __future__ import annotations
 
 import json
+import time
 {%- if cookiecutter.storage_backend == "s3" %}
 import os
 {%- endif %}
@@ -114,6 +115,14 @@ def use_stack_storage(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in stack.env.items():
         if name.startswith(("HANDOFF_", "AIRFLOW_CONN_")):
             monkeypatch.setenv(name, value)
+
+
+def wait_for_state(api: AirflowApi, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+    """Poll until the task of the run is in ``state`` (a held run's ``hold`` is "running", say)."""
+    deadline = time.monotonic() + 180
+    while api.task_instances(dag_id, run_id).get(task_id, {}).get("state") != state:
+        assert time.monotonic() < deadline, f"{task_id} of {run_id} never reached {state}"
+        time.sleep(1)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
 )
 
 from scripts.stack import Stack
-from tests.e2e.conftest import use_stack_storage
+from tests.e2e.conftest import use_stack_storage, wait_for_state
 from tests.e2e.metadata import MetadataDb
 
 HELD, RETENTION, MAIN = "handoff_held_run", "handoff_retention", "train_and_score"
@@ -38,13 +38,6 @@ def stored_runs(db: MetadataDb) -> set[tuple[str, str]]:
 
     return {(run.dag_id, run.run_id) for run in default_store().inventory().runs}
 {%- endif %}
-
-
-def wait_for_state(api: AirflowApi, dag_id: str, run_id: str, task_id: str, state: str) -> None:
-    deadline = time.monotonic() + 180
-    while api.task_instances(dag_id, run_id).get(task_id, {}).get("state") != state:
-        assert time.monotonic() < deadline, f"{task_id} of {run_id} never reached {state}"
-        time.sleep(1)
 
 
 def finish_scheduled_retention(api: AirflowApi) -> None:

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.handoff import (
-    IntegrityError,
+    ForeignRunError,
+    MalformedReferenceError,
     MisconfiguredError,
     RunScope,
+    SignatureError,
 )
 from {{ cookiecutter.package_name }}.handoff.champion import (
     Promotion,
@@ -24,14 +26,18 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
     retired_promotions,
 )
 from {{ cookiecutter.package_name }}.handoff.reference import ArtifactRef
+from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
+
+from tests.handoff.forgery import resigned
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def model_ref(run: str) -> dict[str, Any]:
     scope = RunScope("train_and_score", run, "train_model", 1)
-    ref = ArtifactRef.create(f"file:///models/{run}/model", "a" * 64, 10, "joblib", scope).to_dict()
-    return {**ref, "created_at": START.isoformat()}
+    keys = HandoffSettings.from_env().signing_keys
+    ref = ArtifactRef.create(f"file:///models/{run}/model", "a" * 64, 10, "joblib", scope, keys).to_dict()
+    return resigned({**ref, "created_at": START.isoformat()})
 
 
 def event(run: str, minute: int, *, source: str | None = "own", accuracy: float = 0.95) -> dict[str, Any]:
@@ -71,7 +77,7 @@ def test_pins_are_the_current_and_the_previous_distinct_champions_and_a_rollback
 def test_a_malformed_event_is_left_out_of_the_history_but_refused_as_the_champion() -> None:
     broken = {**event("x", 9), "extra": {"holdout_accuracy": 0.9}}
     assert runs_of(promotion_history([event("a", 1), broken])) == ["a"]
-    with pytest.raises(IntegrityError, match="carries no model reference"):
+    with pytest.raises(MalformedReferenceError, match="carries no model reference"):
         newest_promotion([event("a", 1), broken])
 
 
@@ -79,7 +85,7 @@ def test_a_malformed_event_is_left_out_of_the_history_but_refused_as_the_champio
 def test_an_event_without_a_sound_accuracy_is_refused(accuracy: Any) -> None:
     broken = event("a", 1)
     broken["extra"]["holdout_accuracy"] = accuracy
-    with pytest.raises(IntegrityError, match="holdout_accuracy"):
+    with pytest.raises(MalformedReferenceError, match="holdout_accuracy"):
         Promotion.from_event(broken)
 
 
@@ -100,15 +106,28 @@ def test_promotion_decision(mode: str, accuracy: float, champion_accuracy: float
 
 def test_a_reference_from_another_run_than_the_events_source_is_refused() -> None:
     promotion = Promotion.from_event(event("a", 1, source="someone-else"))
-    with pytest.raises(IntegrityError, match="emitted by run 'someone-else'"):
+    with pytest.raises(ForeignRunError, match="emitted by run 'someone-else'"):
         check_provenance(promotion, model_ref("a"))
 
 
 def test_a_reference_that_its_run_did_not_record_is_refused() -> None:
     promotion = Promotion.from_event(event("a", 1, source=None))  # made through the REST API
     tampered = {**model_ref("a"), "sha256": "b" * 64}
-    with pytest.raises(IntegrityError, match="not the one task 'train_model' of run 'a'"):
+    with pytest.raises(ForeignRunError, match="not the one task 'train_model' of run 'a'"):
         check_provenance(promotion, tampered)
-    with pytest.raises(IntegrityError, match="not the one"):
+    with pytest.raises(ForeignRunError, match="not the one"):
         check_provenance(promotion, None)  # the run recorded nothing
     assert check_provenance(promotion, model_ref("a")).run_id == "a"
+
+
+def test_an_event_whose_reference_no_task_signed_is_left_out_and_refused_as_the_champion() -> None:
+    """Someone allowed to create asset events (the REST API) cannot make a reference the workers would trust."""
+    forged = event("x", 9, source=None)
+    forged["extra"]["reference"] = {**forged["extra"]["reference"], "run_id": "y"}  # altered, not re-signed
+    unsigned = event("z", 8, source=None)
+    del unsigned["extra"]["reference"]["signature"]
+    assert runs_of(promotion_history([event("a", 1), forged, unsigned])) == ["a"]
+    with pytest.raises(SignatureError, match="altered"):
+        newest_promotion([event("a", 1), forged])
+    with pytest.raises(SignatureError, match="not signed"):
+        newest_promotion([event("a", 1), unsigned])

@@ -13,6 +13,8 @@ the metadata-DB path is exercised inside a DAG run by test_variables.py.
 {%- endif %}
 Canaries sit just outside the store, each with a reference carrying its true SHA-256 and size, so only the
 location checks can stop them; a control shows that a store configured where a canary lives does load it.
+A reference altered without the signing key is refused by its signature, before anything else; the other checks
+are reached with references re-signed as a key holder (or a buggy task) would: each must hold on its own.
 """
 
 from __future__ import annotations
@@ -43,15 +45,19 @@ from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.handoff import (
     ArtifactRef,
+    DisallowedFormatError,
+    ForeignLocationError,
     HandoffError,
-    IntegrityError,
-    MisconfiguredError,
+    MalformedReferenceError,
     RunScope,
+    SignatureError,
+    TamperedArtifactError,
 )
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.handoff.formats import get_format
 {%- endif %}
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
 {%- if cookiecutter.storage_backend == "shared_fs" %}
 from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
 {%- elif cookiecutter.storage_backend == "s3" %}
@@ -61,6 +67,8 @@ from scripts.local_s3 import connection_json, local_s3_server
 {%- else %}
 from {{ cookiecutter.package_name }}.handoff.variables import VariablesStore
 {%- endif %}
+
+from tests.handoff.forgery import resigned
 
 SCOPE = RunScope("train_and_score", "manual__2025-01-01T00:00:00+00:00", "train_model", 1)
 PAYLOAD = {"model": "the real one"}
@@ -94,12 +102,12 @@ def traversals(prefix_uri: str, parent_ref: dict, sibling_ref: dict) -> list[dic
     """References that spell a canary's location starting from this store's URI prefix."""
     key = artifact_key(SCOPE, "model")
     return [
-        {**parent_ref, "uri": prefix_uri + "../" + key},
-        {**parent_ref, "uri": prefix_uri + "./../" + key},
-        {**parent_ref, "uri": prefix_uri + "%2E%2E/" + key},
-        {**parent_ref, "uri": prefix_uri + "..%2F" + key},
-        {**parent_ref, "uri": prefix_uri + key + "/" + "../" * 7 + key},
-        {**sibling_ref, "uri": prefix_uri + "../" + SIBLING + "/" + key},
+        resigned({**parent_ref, "uri": prefix_uri + "../" + key}),
+        resigned({**parent_ref, "uri": prefix_uri + "./../" + key}),
+        resigned({**parent_ref, "uri": prefix_uri + "%2E%2E/" + key}),
+        resigned({**parent_ref, "uri": prefix_uri + "..%2F" + key}),
+        resigned({**parent_ref, "uri": prefix_uri + key + "/" + "../" * 7 + key}),
+        resigned({**sibling_ref, "uri": prefix_uri + "../" + SIBLING + "/" + key}),
     ]
 {%- if cookiecutter.storage_backend == "shared_fs" %}
 
@@ -139,8 +147,8 @@ class World:
         dag, rest = artifact_key(SCOPE, "model").split("/", 1)
         (self.root / "escape").symlink_to(parent.root / dag, target_is_directory=True)
         return [
-            {**parent_ref, "uri": self.store.uri_for(linked_file)},
-            {**parent_ref, "uri": self.store.uri_for("escape/" + rest)},
+            resigned({**parent_ref, "uri": self.store.uri_for(linked_file)}),
+            resigned({**parent_ref, "uri": self.store.uri_for("escape/" + rest)}),
         ]
 
     @contextmanager
@@ -168,8 +176,8 @@ def test_a_directory_at_a_key_is_refused_not_a_crash(world: World) -> None:
     """Found by this file: opening a directory at a key raised IsADirectoryError instead of the library's error."""
     key = artifact_key(SCOPE, "a-directory")
     world.store.path_for(key).mkdir(exist_ok=True)
-    error, accesses = load_refused(world, {**world.valid, "uri": world.store.uri_for(key)})
-    assert isinstance(error, IntegrityError) and "not a regular file" in str(error)
+    error, accesses = load_refused(world, resigned({**world.valid, "uri": world.store.uri_for(key)}))
+    assert isinstance(error, TamperedArtifactError) and "not a regular file" in str(error)
     assert world.outside(accesses) == []
 {%- elif cookiecutter.storage_backend == "s3" %}
 
@@ -242,7 +250,8 @@ def serialised(obj: Any) -> bytes:
 
 def reference_to(uri: str, data: bytes) -> dict:
     """A reference that is perfect for ``data`` stored at ``uri``."""
-    return ArtifactRef.create(uri, hashlib.sha256(data).hexdigest(), len(data), "json", SCOPE).to_dict()
+    keys = HandoffSettings.from_env().signing_keys
+    return ArtifactRef.create(uri, hashlib.sha256(data).hexdigest(), len(data), "json", SCOPE, keys).to_dict()
 
 
 class World:
@@ -366,23 +375,23 @@ def test_canaries_outside_the_store_are_refused_unread(world: World) -> None:
             assert neighbour.load(ref) == CANARY, "the canary's reference is perfect where the canary lives"
         assert world.outside(accesses), "and the watcher sees a read outside the store under test"
         error, accesses = load_refused(world, ref)
-        assert isinstance(error, IntegrityError) and "not in this store" in str(error)
+        assert isinstance(error, ForeignLocationError) and "not in this store" in str(error)
         assert accesses == []
 
 
 def test_paths_that_lead_to_a_canary_are_refused_unread(world: World) -> None:
     for ref in world.traversals:
         error, accesses = load_refused(world, ref)
-        assert isinstance(error, IntegrityError), ref["uri"]
+        assert isinstance(error, ForeignLocationError), ref["uri"]
         assert accesses == [], ref["uri"]
 
 
 @pytest.mark.parametrize("odd", ["\x00", "\\", "\n", "é"])
 def test_odd_characters_in_a_key_are_refused_not_a_crash(world: World, odd: str) -> None:
     """Found by the property tests below: a NUL byte in a key made the shared_fs store raise ValueError."""
-    ref = {**world.valid, "uri": world.valid["uri"].replace("/train_model/", f"/train{odd}model/")}
+    ref = resigned({**world.valid, "uri": world.valid["uri"].replace("/train_model/", f"/train{odd}model/")})
     error, accesses = load_refused(world, ref)
-    assert isinstance(error, IntegrityError) and accesses == []
+    assert isinstance(error, ForeignLocationError) and accesses == []
 
 
 @HOSTILE
@@ -394,8 +403,11 @@ def test_odd_characters_in_a_key_are_refused_not_a_crash(world: World, odd: str)
 def test_every_key_the_library_makes_is_accepted(world: World, ids: list[str], try_number: int, map_index: int) -> None:
     """The other side of the key check: no run id a user can choose makes a genuine reference unloadable."""
     dag_id, run_id, task_id, name = ids
-    key = artifact_key(RunScope(dag_id, run_id, task_id, try_number, map_index), name, world.store.key_component_chars)
-    assert world.store.key_from_uri(world.store.uri_for(key)) == key
+    scope = RunScope(dag_id, run_id, task_id, try_number, map_index)
+    key = artifact_key(scope, name, world.store.key_component_chars)
+    keys = HandoffSettings.from_env().signing_keys
+    ref = ArtifactRef.create(world.store.uri_for(key), "0" * 64, 0, "json", scope, keys)
+    assert world.store.checked_reference(ref.to_dict()) == (ref, key)
 
 
 @HOSTILE
@@ -403,19 +415,20 @@ def test_every_key_the_library_makes_is_accepted(world: World, ids: list[str], t
 def test_malformed_references_are_refused_before_storage_is_touched(world: World, data: st.DataObject) -> None:
     ref = data.draw(malformed(world.valid), label="reference")
     error, accesses = load_refused(world, ref)
-    assert isinstance(error, IntegrityError)
+    # Only a reference whose one fault is a missing signature gets as far as the signature check.
+    assert isinstance(error, MalformedReferenceError | SignatureError)
     assert accesses == []
 
 
 @HOSTILE
 @given(data=st.data())
 def test_foreign_locations_are_refused_and_nothing_outside_is_read(world: World, data: st.DataObject) -> None:
-    ref = data.draw(foreign(world), label="reference")
+    ref = resigned(data.draw(foreign(world), label="reference"))
     assume(not world.same_artifact(ref["uri"]))
     error, accesses = load_refused(world, ref)
     assert world.outside(accesses) == []
     if not ref["uri"].startswith(world.store.uri_for("")):
-        assert isinstance(error, IntegrityError) and accesses == []
+        assert isinstance(error, ForeignLocationError) and accesses == []
 
 
 @HOSTILE
@@ -427,14 +440,46 @@ def test_a_size_or_digest_that_does_not_match_is_refused(world: World, data: st.
         | st.text(HEX, min_size=64, max_size=64).filter(lambda d: d != valid["sha256"]).map(lambda d: {"sha256": d}),
         label="change",
     )
-    error, accesses = load_refused(world, {**valid, **change})
-    assert isinstance(error, IntegrityError)
+    error, accesses = load_refused(world, resigned({**valid, **change}))
+    assert isinstance(error, TamperedArtifactError)
     assert world.outside(accesses) == []
 
 
 @HOSTILE
-@given(fmt=st.text(max_size=20).filter(lambda f: f not in ("joblib", "skops", "json")))
-def test_an_unknown_format_is_refused_before_storage_is_touched(world: World, fmt: str) -> None:
-    error, accesses = load_refused(world, {**world.valid, "format": fmt})
-    assert isinstance(error, MisconfiguredError)
+@given(fmt=st.text(max_size=20).filter(lambda f: f not in ("joblib", "json")))
+def test_a_format_not_allowed_is_refused_before_storage_is_touched(world: World, fmt: str) -> None:
+    """HANDOFF_FORMAT is joblib here, so joblib and json are allowed: skops, though known, is refused too."""
+    error, accesses = load_refused(world, resigned({**world.valid, "format": fmt}))
+    assert isinstance(error, DisallowedFormatError)
+    assert accesses == []
+
+
+def altered(valid: dict) -> st.SearchStrategy[dict]:
+    """``valid`` with one field (not the signature) changed to another well-formed value."""
+
+    def other_value(name: str) -> st.SearchStrategy[Any]:
+        old = valid[name]
+        if name == "sha256":
+            return st.text(HEX, min_size=64, max_size=64).filter(lambda d: d != old)
+        if type(old) is int:
+            return st.integers(1, 2**40).filter(lambda n: n != old)
+        return st.text(max_size=20).filter(lambda t: t != old)
+
+    names = st.sampled_from(sorted(set(valid) - {"signature"}))
+    return names.flatmap(lambda name: other_value(name).map(lambda value: {**valid, name: value}))
+
+
+@HOSTILE
+@given(data=st.data())
+def test_any_change_without_the_key_is_refused_by_the_signature_unread(world: World, data: st.DataObject) -> None:
+    error, accesses = load_refused(world, data.draw(altered(world.valid), label="reference"))
+    assert isinstance(error, SignatureError) and accesses == []
+
+
+@pytest.mark.parametrize("field", ["dag_id", "run_id", "task_id", "try_number"])
+def test_a_reference_whose_uri_is_not_its_own_runs_key_is_refused_unread(world: World, field: str) -> None:
+    """Signed, in this store, but the key its URI names is not the one its dag, run, task and try make."""
+    claimed = world.valid[field] + 1 if field == "try_number" else world.valid[field] + "-other"
+    error, accesses = load_refused(world, resigned({**world.valid, field: claimed}))
+    assert isinstance(error, ForeignLocationError) and "is not where run" in str(error)
     assert accesses == []

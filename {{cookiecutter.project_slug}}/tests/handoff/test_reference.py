@@ -1,25 +1,81 @@
-"""A reference is exactly the DESIGN.md shape; anything else is refused before storage is touched."""
+"""A reference is exactly the DESIGN.md shape and carries a signature made with the deployment's key;
+anything else is refused before storage is touched."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from {{ cookiecutter.package_name }}.handoff import (
     ArtifactRef,
-    IntegrityError,
+    MalformedReferenceError,
+    MisconfiguredError,
     RunScope,
+    SignatureError,
 )
+from {{ cookiecutter.package_name }}.handoff.signing import parse_signing_keys
 
-VALID: dict[str, Any] = ArtifactRef.create("x://k", "a" * 64, 10, "joblib", RunScope("d", "r", "t", 1)).to_dict()
+KEY = b"k" * 32
+SCOPE = RunScope("d", "r", "t", 1)
+VALID: dict[str, Any] = ArtifactRef.create("x://k", "a" * 64, 10, "joblib", SCOPE, (KEY,)).to_dict()
 
 
 def test_round_trips_through_json_types() -> None:
-    assert ArtifactRef.from_dict(dict(VALID)).to_dict() == VALID
+    assert ArtifactRef.from_dict(json.loads(json.dumps(VALID))).to_dict() == VALID
     assert set(VALID) == {
         "uri", "sha256", "size_bytes", "format", "dag_id", "run_id", "task_id", "try_number", "created_at",
+        "signature",
     }  # fmt: skip
+
+
+def test_the_signature_covers_every_field_and_any_listed_key_verifies_it() -> None:
+    ref = ArtifactRef.from_dict(VALID)
+    ref.check_signature((KEY,))
+    ref.check_signature((b"new" * 11, KEY))  # rotation: the new key signs, the old one still verifies
+    for name, value in VALID.items():
+        if name == "signature":
+            continue
+        other = value + 1 if isinstance(value, int) else value[:-1] + ("1" if value[-1] == "0" else "0")
+        altered = {**VALID, name: other}
+        with pytest.raises(SignatureError, match="altered"):
+            ArtifactRef.from_dict(altered).check_signature((KEY,))
+
+
+def test_an_unsigned_reference_is_refused() -> None:
+    fields = {name: value for name, value in VALID.items() if name != "signature"}
+    for unsigned in (fields, {**fields, "signature": None}):
+        with pytest.raises(SignatureError, match="not signed"):
+            ArtifactRef.from_dict(unsigned).check_signature((KEY,))
+
+
+@pytest.mark.parametrize("signature", ["0" * 64, "A" * 64, "zz", "é" * 64, ""])
+def test_a_wrong_signature_is_refused(signature: str) -> None:
+    with pytest.raises(SignatureError):
+        ArtifactRef.from_dict({**VALID, "signature": signature}).check_signature((KEY,))
+
+
+def test_a_reference_signed_with_another_key_is_refused() -> None:
+    with pytest.raises(SignatureError, match="altered"):
+        ArtifactRef.from_dict(VALID).check_signature((b"x" * 32,))
+
+
+def test_without_a_key_nothing_is_signed_or_accepted() -> None:
+    with pytest.raises(MisconfiguredError, match=r"HANDOFF_SIGNING_KEY is not set.*token_hex"):
+        ArtifactRef.create("x://k", "a" * 64, 10, "joblib", SCOPE, ())
+    with pytest.raises(MisconfiguredError, match="HANDOFF_SIGNING_KEY is not set"):
+        ArtifactRef.from_dict(VALID).check_signature(())
+
+
+@pytest.mark.parametrize("raw", ["short", "a" * 32 + ",short", "a" * 31])
+def test_a_key_shorter_than_32_bytes_is_refused(raw: str) -> None:
+    with pytest.raises(MisconfiguredError, match="shorter than 32 bytes"):
+        parse_signing_keys(raw)
+
+
+def test_keys_are_comma_separated_and_the_first_signs() -> None:
+    assert parse_signing_keys(" " + "a" * 32 + " , " + "b" * 40 + ",") == (b"a" * 32, b"b" * 40)
 
 
 @pytest.mark.parametrize(
@@ -34,10 +90,11 @@ def test_round_trips_through_json_types() -> None:
         {"try_number": 0},
         {"uri": 5},
         {"extra": "field"},
+        {"signature": 5},
     ],
 )
 def test_malformed_references_are_refused(change: dict[str, Any]) -> None:
-    with pytest.raises(IntegrityError):
+    with pytest.raises(MalformedReferenceError):
         ArtifactRef.from_dict({**VALID, **change})
 
 
@@ -45,5 +102,5 @@ def test_missing_field_and_wrong_type_are_refused() -> None:
     incomplete = dict(VALID)
     del incomplete["sha256"]
     for bad in (incomplete, "s3://bucket/key", ["uri"], None):
-        with pytest.raises(IntegrityError):
+        with pytest.raises(MalformedReferenceError):
             ArtifactRef.from_dict(bad)

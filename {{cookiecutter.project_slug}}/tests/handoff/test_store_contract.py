@@ -13,8 +13,11 @@ import pytest
 
 from {{ cookiecutter.package_name }}.handoff import (
     ArtifactNotFoundError,
-    IntegrityError,
+    ForeignLocationError,
+    MisconfiguredError,
     RunScope,
+    SignatureError,
+    TamperedArtifactError,
     default_store,
     load_model,
     save_model,
@@ -22,17 +25,56 @@ from {{ cookiecutter.package_name }}.handoff import (
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
 
 from tests.conftest import PROJECT
+from tests.handoff.forgery import resigned
 from tests.handoff.payloads import fitted_model, malicious_pickle
 
 SCOPE = RunScope("train_and_score", "manual__2025-01-01T00:00:00+00:00", "train_model", 1)
 
 
+def reference_to_unsaved(name: str) -> dict:
+    """A signed reference to artifact ``name`` of SCOPE, made without saving it: loading it shows what is there."""
+    probe = save_model({}, "probe", fmt="json", scope=SCOPE)
+    return resigned({**probe, "uri": default_store().uri_for(artifact_key(SCOPE, name))})
+
+
 @pytest.mark.parametrize("fmt", ["joblib", "skops"])
-def test_model_round_trip_gives_identical_predictions(fmt: str) -> None:
+def test_model_round_trip_gives_identical_predictions(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDOFF_FORMAT", fmt)
     model, rows = fitted_model()
-    ref = save_model(model, fmt=fmt, scope=SCOPE)
+    ref = save_model(model, scope=SCOPE)
     assert ref["format"] == fmt and ref["run_id"] == SCOPE.run_id and ref["try_number"] == 1
     np.testing.assert_array_equal(load_model(ref).predict_proba(rows), model.predict_proba(rows))
+
+
+def test_saving_in_a_format_no_loader_accepts_is_refused_before_writing() -> None:
+    with pytest.raises(MisconfiguredError, match="'skops' is not in HANDOFF_ALLOWED_FORMATS"):
+        save_model({"a": 1}, fmt="skops", scope=SCOPE)
+    with pytest.raises(ArtifactNotFoundError):  # nothing was written at the key
+        load_model(reference_to_unsaved("model"))
+
+
+def test_without_a_signing_key_save_and_load_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = save_model({"a": 1}, fmt="json", scope=SCOPE)
+    monkeypatch.delenv("HANDOFF_SIGNING_KEY")
+    for attempt in (lambda: save_model({"a": 2}, "other", fmt="json", scope=SCOPE), lambda: load_model(ref)):
+        with pytest.raises(MisconfiguredError, match=r"HANDOFF_SIGNING_KEY is not set.*token_hex"):
+            attempt()
+    monkeypatch.setenv("HANDOFF_SIGNING_KEY", "k" * 32)  # a key, but not the one that signed
+    with pytest.raises(SignatureError):
+        load_model(ref)
+
+
+def test_loading_outside_a_task_does_not_import_airflow() -> None:
+    """Outside a task there is no run to compare with: a notebook or the benchmark pays no Airflow import."""
+    code = (
+        "import sys\n"
+        "from {{ cookiecutter.package_name }}.handoff import RunScope, load_model, save_model\n"
+        f"ref = save_model(dict(a=1), fmt='json', scope=RunScope(*{tuple(vars(SCOPE).values())!r}))\n"
+        "assert load_model(ref) == dict(a=1)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'airflow'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert result.stdout == "[]\n"
 
 
 def test_json_round_trip() -> None:
@@ -52,7 +94,7 @@ def test_one_flipped_byte_fails_the_integrity_check(backdoor: Any) -> None:
     data = bytearray(backdoor.read(ref))
     data[len(data) // 2] ^= 0x01
     backdoor.write(ref, bytes(data))
-    with pytest.raises(IntegrityError, match="does not match"):
+    with pytest.raises(TamperedArtifactError, match="does not match"):
         load_model(ref)
 
 
@@ -61,14 +103,14 @@ def test_a_malicious_pickle_at_the_key_is_never_executed(backdoor: Any, tmp_path
     marker = tmp_path / "pwned"
     backdoor.write(ref, malicious_pickle(marker))
     for claimed_format in ("joblib", "json"):
-        with pytest.raises(IntegrityError):
-            load_model({**ref, "format": claimed_format})
+        with pytest.raises(TamperedArtifactError):
+            load_model(resigned({**ref, "format": claimed_format}))
     assert not marker.exists()
 
 
 def test_missing_artifact_is_a_clear_error() -> None:
     ref = save_model({"a": 1}, fmt="json", scope=SCOPE)
-    missing = {**ref, "uri": ref["uri"].replace("/train_model/", "/other_task/")}
+    missing = resigned({**ref, "uri": ref["uri"].replace("/train_model/", "/other_task/"), "task_id": "other_task"})
     with pytest.raises(ArtifactNotFoundError, match="not found"):
         load_model(missing)
 
@@ -84,8 +126,8 @@ def test_missing_artifact_is_a_clear_error() -> None:
 )
 def test_references_outside_the_store_are_refused(uri_change: Any) -> None:
     ref = save_model({"a": 1}, fmt="json", scope=SCOPE)
-    with pytest.raises(IntegrityError):
-        load_model({**ref, "uri": uri_change(ref["uri"])})
+    with pytest.raises(ForeignLocationError):
+        load_model(resigned({**ref, "uri": uri_change(ref["uri"])}))
 
 
 def test_save_killed_midway_leaves_nothing_and_a_new_save_succeeds() -> None:
@@ -102,11 +144,7 @@ def test_save_killed_midway_leaves_nothing_and_a_new_save_succeeds() -> None:
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    store = default_store()
-    unfinished = {
-        **save_model({}, "probe", fmt="json", scope=SCOPE),
-        "uri": store.uri_for(artifact_key(SCOPE, "model")),
-    }
+    unfinished = reference_to_unsaved("model")
     with pytest.raises(ArtifactNotFoundError):
         load_model(unfinished)
     ref = save_model({"after": "kill"}, fmt="json", scope=SCOPE)

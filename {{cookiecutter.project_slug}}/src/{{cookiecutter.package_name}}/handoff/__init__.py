@@ -3,7 +3,7 @@
 Inside a task::
 
     ref = save_model(model)     # returns a small reference for XCom
-    model = load_model(ref)     # verifies size and SHA-256, then deserialises
+    model = load_model(ref)     # checks the signature, then size and SHA-256, then deserialises
 
 Outside Airflow (tests, notebooks, the benchmark) pass ``scope=RunScope(...)``.
 """
@@ -15,10 +15,17 @@ from typing import Any
 from .errors import (
     ArtifactNotFoundError,
     ArtifactTooLargeError,
+    DisallowedFormatError,
+    ForeignLocationError,
+    ForeignRunError,
     HandoffError,
-    IntegrityError,
+    MalformedReferenceError,
     MisconfiguredError,
+    ReferenceRefusedError,
+    SignatureError,
     StorageFullError,
+    TamperedArtifactError,
+    UntrustedTypesError,
 )
 from .keys import RunScope
 from .reference import ArtifactRef
@@ -34,12 +41,19 @@ __all__ = [
     "ArtifactNotFoundError",
     "ArtifactRef",
     "ArtifactTooLargeError",
+    "DisallowedFormatError",
+    "ForeignLocationError",
+    "ForeignRunError",
     "HandoffError",
-    "IntegrityError",
+    "MalformedReferenceError",
     "MisconfiguredError",
+    "ReferenceRefusedError",
     "RunScope",
+    "SignatureError",
     "StorageFullError",
     "Store",
+    "TamperedArtifactError",
+    "UntrustedTypesError",
     "default_store",
     "load_model",
     "save_model",

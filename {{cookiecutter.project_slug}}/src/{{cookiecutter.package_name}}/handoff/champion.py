@@ -1,6 +1,7 @@
 """The champion: the model that scoring DAGs use, promoted through events on the project's champion Asset.
 
-A promotion is one event on the asset whose ``extra`` is ``{"reference": <reference>, "holdout_accuracy": <float>}``.
+A promotion is one event on the asset whose ``extra`` is
+``{"reference": <signed reference>, "holdout_accuracy": <float>}``.
 Airflow keeps every event, so the asset's history is the champion's history: the newest event names the
 current champion; the older ones name the champions a rollback can return to, which retention keeps.
 
@@ -18,8 +19,9 @@ from typing import Any
 
 from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exported for the library's users
 from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
-from .errors import IntegrityError, MisconfiguredError
+from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, SignatureError
 from .reference import ArtifactRef
+from .settings import HandoffSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +37,28 @@ class Promotion:
     source_run_id: str | None = None
 
     @classmethod
-    def from_event(cls, event: Any) -> Promotion:
-        """From an asset event of the Task SDK (attributes) or of the REST API (a dict); refuses a malformed one."""
+    def from_event(cls, event: Any, signing_keys: tuple[bytes, ...] | None = None) -> Promotion:
+        """From an asset event of the Task SDK (attributes) or of the REST API (a dict); refuses a malformed one
+        and one whose reference no task of this deployment signed (``signing_keys``: from the environment)."""
 
         def field(name: str) -> Any:
             return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
 
         extra = field("extra")
         if not isinstance(extra, dict) or "reference" not in extra:
-            raise IntegrityError(f"champion event {field('id')} carries no model reference: {extra!r}")
+            raise MalformedReferenceError(f"champion event {field('id')} carries no model reference: {extra!r}")
         accuracy = extra.get("holdout_accuracy")
         if type(accuracy) not in (int, float) or not 0 <= accuracy <= 1:
-            raise IntegrityError(f"champion event {field('id')} has no holdout_accuracy in [0, 1]: {accuracy!r}")
+            raise MalformedReferenceError(
+                f"champion event {field('id')} has no holdout_accuracy in [0, 1]: {accuracy!r}"
+            )
         timestamp = field("timestamp")
         if isinstance(timestamp, str):
             timestamp = datetime.fromisoformat(timestamp)
+        reference = ArtifactRef.from_dict(extra["reference"])
+        reference.check_signature(HandoffSettings.from_env().signing_keys if signing_keys is None else signing_keys)
         return cls(
-            ArtifactRef.from_dict(extra["reference"]),
+            reference,
             float(accuracy),
             timestamp,
             field("source_dag_id"),
@@ -82,8 +89,8 @@ def promotion_history(events: Iterable[Any]) -> list[Promotion]:
     for event in events:
         try:
             promotions.append(Promotion.from_event(event))
-        except IntegrityError as exc:
-            log.warning("ignoring a malformed champion event: %s", exc)
+        except (MalformedReferenceError, SignatureError) as exc:
+            log.warning("ignoring a champion event that is malformed or not signed by this deployment: %s", exc)
     return sorted(promotions, key=lambda promotion: promotion.timestamp, reverse=True)
 
 
@@ -138,12 +145,12 @@ def check_provenance(promotion: Promotion, recorded_reference: Any) -> ArtifactR
         ref.dag_id,
         ref.run_id,
     ):
-        raise IntegrityError(
+        raise ForeignRunError(
             f"the champion event was emitted by run {promotion.source_run_id!r} of DAG {promotion.source_dag_id!r} "
             f"but names a model of run {ref.run_id!r} of DAG {ref.dag_id!r}: refusing it"
         )
     if recorded_reference != ref.to_dict():
-        raise IntegrityError(
+        raise ForeignRunError(
             f"the champion reference is not the one task {ref.task_id!r} of run {ref.run_id!r} (DAG {ref.dag_id!r}) "
             "recorded in Airflow: refusing it"
         )

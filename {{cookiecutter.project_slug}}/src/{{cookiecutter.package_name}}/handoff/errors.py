@@ -1,4 +1,10 @@
-"""The handoff library's exceptions: one family, each message says what happened, where, and what to do."""
+"""The handoff library's exceptions: one family, each message says what happened, where, and what to do.
+
+Alerting can tell the kinds apart: ``TamperedArtifactError`` (the stored bytes changed),
+``ReferenceRefusedError`` and its subclasses (a reference the policy does not accept: a bad signature, a
+disallowed format, a location or run that is not the reference's own), ``MalformedReferenceError``
+(not a reference at all), and the operational errors (missing, too large, misconfigured, storage full).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,36 @@ class ArtifactNotFoundError(HandoffError):
     """The reference points at an artifact that is not (or no longer) in storage."""
 
 
-class IntegrityError(HandoffError):
-    """Stored bytes do not match the reference (size or SHA-256), or the reference itself is malformed."""
+class TamperedArtifactError(HandoffError):
+    """The stored bytes do not match the reference (size or SHA-256), or what is stored is not an artifact."""
+
+
+class MalformedReferenceError(HandoffError):
+    """The value handed over is not a reference: a missing or extra field, a wrong type, a bad digest."""
+
+
+class ReferenceRefusedError(HandoffError):
+    """A well-formed reference that the policy refuses; nothing was read from storage."""
+
+
+class SignatureError(ReferenceRefusedError):
+    """The reference is unsigned, signed with an unknown key, or was altered after signing."""
+
+
+class DisallowedFormatError(ReferenceRefusedError):
+    """The reference names a format that ``HANDOFF_ALLOWED_FORMATS`` does not allow."""
+
+
+class ForeignLocationError(ReferenceRefusedError):
+    """The reference's URI is outside this store, or its key is not the one its run, task and try would make."""
+
+
+class ForeignRunError(ReferenceRefusedError):
+    """The reference was saved by another DAG run (or the champion's provenance does not hold)."""
+
+
+class UntrustedTypesError(ReferenceRefusedError):
+    """A skops artifact holds types that are not trusted (skops' list plus ``HANDOFF_SKOPS_TRUSTED``)."""
 
 
 class ArtifactTooLargeError(HandoffError):
@@ -20,7 +54,7 @@ class ArtifactTooLargeError(HandoffError):
 
 
 class MisconfiguredError(HandoffError):
-    """The store cannot work as configured (missing root, bucket, credentials, bad setting)."""
+    """The store cannot work as configured (missing root, bucket, credentials, signing key, bad setting)."""
 
 
 class StorageFullError(HandoffError):

@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any, BinaryIO, Protocol
 
-from .errors import IntegrityError, MisconfiguredError
+from .errors import MisconfiguredError, UntrustedTypesError
 
 
 class Format(Protocol):
@@ -55,7 +55,7 @@ class SkopsFormat:
         data = source.read()
         untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in self.extra_trusted]
         if untrusted:
-            raise IntegrityError(
+            raise UntrustedTypesError(
                 f"skops artifact contains types that are not trusted: {untrusted}; "
                 "if you trust them, list them in HANDOFF_SKOPS_TRUSTED (comma-separated)"
             )
@@ -74,9 +74,12 @@ class JsonFormat:
         return json.load(source)
 
 
+FORMAT_NAMES = ("joblib", "skops", "json")
+
+
 def get_format(name: str, extra_trusted: tuple[str, ...] = ()) -> Format:
     formats: dict[str, Format] = {"joblib": JoblibFormat(), "skops": SkopsFormat(extra_trusted), "json": JsonFormat()}
     try:
         return formats[name]
     except KeyError:
-        raise MisconfiguredError(f"unknown handoff format {name!r}: choose one of {', '.join(formats)}") from None
+        raise MisconfiguredError(f"unknown handoff format {name!r}: choose one of {', '.join(FORMAT_NAMES)}") from None

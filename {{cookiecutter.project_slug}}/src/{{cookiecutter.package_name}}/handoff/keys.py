@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -110,7 +111,13 @@ class RunScope:
 
     @classmethod
     def current_or_none(cls) -> RunScope | None:
-        """The scope of the running Airflow task, or None outside a task."""
+        """The scope of the running Airflow task, or None outside a task.
+
+        Never imports Airflow (a second or more, and memory): a task runs in Airflow's task runner, which has
+        imported the Task SDK already, so a process without it runs no task.
+        """
+        if "airflow.sdk" not in sys.modules:
+            return None
         try:
             return cls.current()
         except MisconfiguredError:
@@ -127,10 +134,19 @@ class RunScope:
 
 def artifact_key(scope: RunScope, name: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
     """The key of artifact ``name`` saved by ``scope``: unique per DAG run and task try."""
-    if scope.try_number < 1:
-        raise MisconfiguredError(f"try_number must be >= 1, got {scope.try_number}")
-    parts = (scope.run_prefix(max_chars), encode_component(scope.task_segment, max_chars), str(scope.try_number))
-    return "/".join((*parts, encode_component(name, max_chars)))
+    prefix = key_prefix(scope.dag_id, scope.run_id, scope.task_segment, scope.try_number, max_chars)
+    return prefix + encode_component(name, max_chars)
+
+
+def key_prefix(
+    dag_id: str, run_id: str, task_segment: str, try_number: int, max_chars: int = MAX_COMPONENT_CHARS
+) -> str:
+    """``<dag>/<run>/<task>/<try>/``: where one task try's artifacts are, and only they (``task_segment`` holds
+    the map index of a mapped task)."""
+    if try_number < 1:
+        raise MisconfiguredError(f"try_number must be >= 1, got {try_number}")
+    parts = (dag_id, run_id, task_segment)
+    return "/".join(encode_component(part, max_chars) for part in parts) + f"/{try_number}/"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The small, JSON-serialisable reference a task hands to the next one through XCom.
+"""The small, JSON-serialisable, signed reference a task hands to the next one through XCom.
 
-It names where the artifact is and what it must be; the model itself never
-travels through XCom. ``from_dict`` refuses anything that is not exactly this shape.
+It names where the artifact is and what it must be; the model itself never travels through XCom.
+``from_dict`` refuses anything that is not exactly this shape; ``check_signature`` refuses a reference
+that no task of this deployment made (DESIGN.md section 3).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import IntegrityError
+from .errors import MalformedReferenceError, SignatureError
 from .keys import RunScope
+from .signing import check_signature, signature_for
 
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -25,37 +27,61 @@ class ArtifactRef:
     format: str
     dag_id: str
     run_id: str
-    task_id: str
+    task_id: str  # with ``[map_index]`` for an instance of a mapped task, as its key names it
     try_number: int
     created_at: str
+    signature: str | None  # None only for a reference someone stripped: ``check_signature`` refuses it
 
     @classmethod
-    def create(cls, uri: str, sha256: str, size_bytes: int, fmt: str, scope: RunScope) -> ArtifactRef:
+    def create(
+        cls, uri: str, sha256: str, size_bytes: int, fmt: str, scope: RunScope, signing_keys: tuple[bytes, ...]
+    ) -> ArtifactRef:
+        """A new reference for what ``scope`` just saved, signed with the first of ``signing_keys``."""
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
-        run = (scope.dag_id, scope.run_id, scope.task_id, scope.try_number)
-        return cls(uri, sha256, size_bytes, fmt, *run, created_at)
+        run = (scope.dag_id, scope.run_id, scope.task_segment, scope.try_number)
+        unsigned = cls(uri, sha256, size_bytes, fmt, *run, created_at, None)
+        return cls(**{**asdict(unsigned), "signature": signature_for(unsigned.signed_fields(), signing_keys)})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def signed_fields(self) -> dict[str, Any]:
+        """Every field but the signature: what the signature covers."""
+        return {name: value for name, value in asdict(self).items() if name != "signature"}
+
+    def check_signature(self, signing_keys: tuple[bytes, ...]) -> None:
+        """Refuse this reference unless one of ``signing_keys`` signed exactly these fields."""
+        what = f"the reference to {self.uri!r}"
+        if self.signature is not None and not _HEX64_RE.fullmatch(self.signature):
+            raise SignatureError(f"{what} carries no valid signature (not 64 lowercase hex digits): refusing it")
+        check_signature(self.signed_fields(), self.signature, signing_keys, what)
+
     @classmethod
     def from_dict(cls, data: Any) -> ArtifactRef:
-        """Validate and build a reference; any deviation raises ``IntegrityError``."""
+        """Validate and build a reference; any deviation raises ``MalformedReferenceError``.
+
+        A missing signature is let through as None, so that ``check_signature`` can name the problem.
+        """
         if isinstance(data, cls):
             return data
         if not isinstance(data, dict):
-            raise IntegrityError(f"an artifact reference must be a dict, got {type(data).__name__}")
+            raise MalformedReferenceError(f"an artifact reference must be a dict, got {type(data).__name__}")
+        data = {"signature": None, **data}
         expected = {f.name: f.type for f in fields(cls)}
         missing, extra = expected.keys() - data.keys(), data.keys() - expected.keys()
         if missing or extra:
-            raise IntegrityError(f"malformed artifact reference: missing {sorted(missing)}, unexpected {sorted(extra)}")
+            raise MalformedReferenceError(
+                f"malformed artifact reference: missing {sorted(missing)}, unexpected {sorted(extra)}"
+            )
         for name, type_name in expected.items():
             value = data[name]
             wanted = int if type_name == "int" else str
+            if name == "signature" and value is None:
+                continue
             if type(value) is not wanted:  # bool is an int subclass: refuse it too
-                raise IntegrityError(f"malformed artifact reference: {name} must be {wanted.__name__}")
-        if not _SHA256_RE.fullmatch(data["sha256"]):
-            raise IntegrityError("malformed artifact reference: sha256 must be 64 lowercase hex digits")
+                raise MalformedReferenceError(f"malformed artifact reference: {name} must be {wanted.__name__}")
+        if not _HEX64_RE.fullmatch(data["sha256"]):
+            raise MalformedReferenceError("malformed artifact reference: sha256 must be 64 lowercase hex digits")
         if data["size_bytes"] < 0 or data["try_number"] < 1:
-            raise IntegrityError("malformed artifact reference: size_bytes must be >= 0 and try_number >= 1")
+            raise MalformedReferenceError("malformed artifact reference: size_bytes must be >= 0 and try_number >= 1")
         return cls(**data)

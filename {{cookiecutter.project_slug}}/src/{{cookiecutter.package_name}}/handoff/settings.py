@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .errors import MisconfiguredError
+from .formats import FORMAT_NAMES
+from .signing import SIGNING_KEY_VARIABLE, parse_signing_keys
 
 
 @dataclass(frozen=True)
 class HandoffSettings:
     format: str = "joblib"
     skops_trusted: tuple[str, ...] = ()
+    signing_keys: tuple[bytes, ...] = field(default=(), repr=False)  # secrets: never in a log line
+    allowed_formats: tuple[str, ...] = ("joblib", "json")
 
     @classmethod
     def from_env(cls) -> HandoffSettings:
-        trusted = os.environ.get("HANDOFF_SKOPS_TRUSTED", "")
+        fmt = os.environ.get("HANDOFF_FORMAT", cls.format)
+        allowed = env_list("HANDOFF_ALLOWED_FORMATS") or tuple(dict.fromkeys((fmt, "json")))
+        unknown = [name for name in (fmt, *allowed) if name not in FORMAT_NAMES]
+        if unknown:
+            raise MisconfiguredError(
+                f"unknown handoff format {unknown[0]!r} in HANDOFF_FORMAT or HANDOFF_ALLOWED_FORMATS: "
+                f"choose from {', '.join(FORMAT_NAMES)}"
+            )
         return cls(
-            format=os.environ.get("HANDOFF_FORMAT", cls.format),
-            skops_trusted=tuple(t.strip() for t in trusted.split(",") if t.strip()),
+            format=fmt,
+            skops_trusted=env_list("HANDOFF_SKOPS_TRUSTED"),
+            signing_keys=parse_signing_keys(os.environ.get(SIGNING_KEY_VARIABLE, "")),
+            allowed_formats=allowed,
         )
+
+
+def env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting, blanks dropped."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
 
 
 def env_int(name: str, default: int) -> int:
     """An integer setting; a malformed value is an error, never silently replaced by the default."""
-    from .errors import MisconfiguredError
-
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default

@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from .errors import ArtifactTooLargeError, IntegrityError
+from .errors import (
+    ArtifactTooLargeError,
+    DisallowedFormatError,
+    ForeignLocationError,
+    ForeignRunError,
+    MisconfiguredError,
+    TamperedArtifactError,
+)
 from .formats import get_format
-from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, decode_segment, is_safe_key
+from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, decode_segment, is_safe_key, key_prefix
 from .reference import ArtifactRef
 from .settings import HandoffSettings
+from .signing import signature_for
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +79,7 @@ def verify(source: BinaryIO, ref: ArtifactRef, where: str) -> None:
     """Hash ``source`` from the start and compare with ``ref``; rewind on success."""
     sha256, size = hash_stream(source)
     if size != ref.size_bytes or sha256 != ref.sha256:
-        raise IntegrityError(
+        raise TamperedArtifactError(
             f"artifact at {where} does not match its reference (size {size} vs {ref.size_bytes}, "
             f"sha256 {sha256[:12]}... vs {ref.sha256[:12]}...): it was modified or replaced; refusing to load it"
         )
@@ -138,7 +146,7 @@ def refuse_other_run(ref: ArtifactRef) -> None:
     """Inside a task, refuse a reference that another DAG run saved (outside a task there is no run)."""
     current = RunScope.current_or_none()
     if current and (ref.dag_id, ref.run_id) != (current.dag_id, current.run_id):
-        raise IntegrityError(
+        raise ForeignRunError(
             f"the reference was saved by run {ref.run_id!r} of DAG {ref.dag_id!r}, but this task belongs to run "
             f"{current.run_id!r} of DAG {current.dag_id!r}; pass allow_other_run=True to load another run's artifact"
         )
@@ -155,45 +163,77 @@ class ArtifactStore(ABC):
 
     # --- the public API -------------------------------------------------
     def save(self, obj: Any, name: str = "model", *, fmt: str | None = None, scope: RunScope | None = None) -> dict:
-        """Store ``obj`` and return its reference as a dict, ready to return from a task (XCom)."""
+        """Store ``obj`` and return its signed reference as a dict, ready to return from a task (XCom)."""
         scope = scope or RunScope.current()
-        serializer = get_format(fmt or self.settings.format, self.settings.skops_trusted)
+        fmt = fmt or self.settings.format
+        self.check_can_sign(fmt)
+        serializer = get_format(fmt, self.settings.skops_trusted)
         key = artifact_key(scope, name, self.key_component_chars)
         with self.open_for_write(key) as sink:
             writer = HashingWriter(sink, self.max_bytes)
             serializer.dump(obj, writer)
             if writer.over_limit:  # raised inside the block: the sink is discarded, nothing is stored
                 raise ArtifactTooLargeError(self.too_large_message(writer.size))
-        ref = ArtifactRef.create(self.uri_for(key), writer.sha256.hexdigest(), writer.size, serializer.name, scope)
+        digest, keys = writer.sha256.hexdigest(), self.settings.signing_keys
+        ref = ArtifactRef.create(self.uri_for(key), digest, writer.size, serializer.name, scope, keys)
         log.info("saved %s (%d bytes, sha256 %s)", ref.uri, ref.size_bytes, ref.sha256)
         return ref.to_dict()
 
     def load(self, reference: dict | ArtifactRef, *, allow_other_run: bool = False) -> Any:
-        """Verify the stored bytes against ``reference`` and deserialise them; fail closed.
+        """Check ``reference``, verify the stored bytes against it and deserialise them; fail closed.
 
         Inside a task, a reference saved by another DAG run is refused unless ``allow_other_run``:
         a run must never pick up another run's model by accident.
         """
-        ref = ArtifactRef.from_dict(reference)
+        ref, key = self.checked_reference(reference)
         if not allow_other_run:
             refuse_other_run(ref)
-        key = self.key_from_uri(ref.uri)
         serializer = get_format(ref.format, self.settings.skops_trusted)
         with self.open_verified(key, ref) as source:
             log.info("verified %s (%d bytes, sha256 %s); deserialising", ref.uri, ref.size_bytes, ref.sha256)
             return serializer.load(source)
 
     def verify_stored(self, reference: dict | ArtifactRef) -> ArtifactRef:
-        """Check the stored bytes against ``reference`` without deserialising them (before a rollback, say)."""
-        ref = ArtifactRef.from_dict(reference)
-        with self.open_verified(self.key_from_uri(ref.uri), ref):
+        """Check ``reference`` and the stored bytes against it without deserialising them (before a rollback)."""
+        ref, key = self.checked_reference(reference)
+        with self.open_verified(key, ref):
             return ref
+
+    def checked_reference(self, reference: dict | ArtifactRef) -> tuple[ArtifactRef, str]:
+        """The reference and its key, once the checks that need no storage hold (DESIGN.md section 3, in order):
+        its signature, its format against ``HANDOFF_ALLOWED_FORMATS``, its URI in this store at the key of its
+        own run, task and try."""
+        ref = ArtifactRef.from_dict(reference)
+        ref.check_signature(self.settings.signing_keys)
+        if ref.format not in self.settings.allowed_formats:
+            raise DisallowedFormatError(
+                f"the reference to {ref.uri!r} names format {ref.format!r}, which HANDOFF_ALLOWED_FORMATS "
+                f"({', '.join(self.settings.allowed_formats)}) does not allow: refusing it before reading storage"
+            )
+        key = self.key_from_uri(ref.uri)
+        own_prefix = key_prefix(ref.dag_id, ref.run_id, ref.task_id, ref.try_number, self.key_component_chars)
+        if not key.startswith(own_prefix):
+            raise ForeignLocationError(
+                f"the reference's URI {ref.uri!r} is not where run {ref.run_id!r} of DAG {ref.dag_id!r}, task "
+                f"{ref.task_id!r}, try {ref.try_number} saves: refusing it"
+            )
+        return ref, key
+
+    def check_can_sign(self, fmt: str) -> None:
+        """Before anything is written: a reference this store makes must be one its loaders accept."""
+        if not self.settings.signing_keys:
+            signature_for({}, ())  # raises the error that says how to make a key
+        if fmt not in self.settings.allowed_formats:
+            raise MisconfiguredError(
+                f"format {fmt!r} is not in HANDOFF_ALLOWED_FORMATS ({', '.join(self.settings.allowed_formats)}), "
+                "so no task could load it: add it there or save in an allowed format"
+            )
 
     def key_from_uri(self, uri: str) -> str:
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")
         if not uri.startswith(prefix) or not is_safe_key(uri[len(prefix) :], self.key_component_chars):
-            raise IntegrityError(f"reference URI {uri!r} is not in this store ({prefix}...): refusing to read it")
+            raise ForeignLocationError(f"reference URI {uri!r} is not in this store ({prefix}...): refusing to read it")
         return uri[len(prefix) :]
 
     # --- what each backend implements ------------------------------------

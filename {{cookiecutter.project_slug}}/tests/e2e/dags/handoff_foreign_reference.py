@@ -14,7 +14,7 @@ def handoff_foreign_reference() -> None:
     @task(multiple_outputs=False)
     def load_another_runs_model(**context: Any) -> dict[str, str]:
         from {{ cookiecutter.package_name }}.handoff import (
-            IntegrityError,
+            ForeignRunError,
             RunScope,
             default_store,
         )
@@ -25,7 +25,7 @@ def handoff_foreign_reference() -> None:
         foreign_ref = store.save({"weights": [1, 2, 3]}, "model", fmt="json", scope=other_run)
         try:
             store.load(foreign_ref)
-        except IntegrityError as exc:
+        except ForeignRunError as exc:
             refused = str(exc)
         else:
             raise AssertionError("another run's reference was loaded")
