@@ -27,6 +27,10 @@ from pathlib import Path
 import httpx
 
 from {{ cookiecutter.package_name }}.airflow_api import admin_login
+from {{ cookiecutter.package_name }}.handoff.signing import (
+    SIGNING_KEY_VARIABLE,
+    ensure_local_signing_key,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -127,6 +131,8 @@ class Stack:
         for port in self.ports():
             ensure_free(port)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not os.environ.get(SIGNING_KEY_VARIABLE):  # the components then read the key file in their home
+            ensure_local_signing_key(self.home)
         stack_id = secrets.token_hex(8)
         env = self.environment(stack_id)
         pids = {}

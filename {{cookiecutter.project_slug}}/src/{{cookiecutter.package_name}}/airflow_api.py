@@ -14,13 +14,13 @@ from urllib.parse import quote
 
 import httpx
 
+from .paths import airflow_home
+
 FINISHED = {"success", "failed"}
 # A request that fails on the server's side without changing anything is tried again for this long: a GET that
 # answers 500 (Airflow 3.3.2's asset events listing does, while a run that an event triggered is still queued:
 # its start_date is not set yet), or any request a database error rolled back (SQLite busy under load).
 SERVER_ERROR_RETRY_SECONDS = 30
-# Where `make setup` puts Airflow's home when AIRFLOW_HOME is not set: the project's .airflow.
-PROJECT_AIRFLOW_HOME = Path(__file__).resolve().parents[2] / ".airflow"
 
 
 def failed_without_effect(method: str, response: httpx.Response) -> bool:
@@ -59,7 +59,7 @@ class AirflowApi:
         url = os.environ.get("AIRFLOW_API_URL") or f"http://localhost:{os.environ.get('API_PORT', '8080')}"
         if os.environ.get("AIRFLOW_API_USERNAME"):
             return cls(url, os.environ["AIRFLOW_API_USERNAME"], os.environ.get("AIRFLOW_API_PASSWORD", ""))
-        home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_AIRFLOW_HOME)
+        home = airflow_home()
         try:
             login = admin_login(home)
         except FileNotFoundError:

@@ -4,6 +4,9 @@ anything else is refused before storage is touched."""
 from __future__ import annotations
 
 import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +18,11 @@ from {{ cookiecutter.package_name }}.handoff import (
     RunScope,
     SignatureError,
 )
-from {{ cookiecutter.package_name }}.handoff.signing import parse_signing_keys
+from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
+from {{ cookiecutter.package_name }}.handoff.signing import (
+    ensure_local_signing_key,
+    parse_signing_keys,
+)
 
 KEY = b"k" * 32
 SCOPE = RunScope("d", "r", "t", 1)
@@ -104,3 +111,22 @@ def test_missing_field_and_wrong_type_are_refused() -> None:
     for bad in (incomplete, "s3://bucket/key", ["uri"], None):
         with pytest.raises(MalformedReferenceError):
             ArtifactRef.from_dict(bad)
+
+
+def test_a_local_project_keeps_its_key_in_airflow_home_readable_by_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDOFF_SIGNING_KEY")
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert HandoffSettings.from_env().signing_keys == ()  # no variable, no file: nothing to sign with
+    old_umask = os.umask(0)  # the most permissive umask must not widen the file's mode
+    try:
+        key_file = ensure_local_signing_key()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    keys = HandoffSettings.from_env().signing_keys
+    assert len(keys) == 1 and len(keys[0]) == 64
+    assert ensure_local_signing_key() == key_file and HandoffSettings.from_env().signing_keys == keys  # kept
+    monkeypatch.setenv("HANDOFF_SIGNING_KEY", "v" * 32)
+    assert HandoffSettings.from_env().signing_keys == (b"v" * 32,)  # the variable wins

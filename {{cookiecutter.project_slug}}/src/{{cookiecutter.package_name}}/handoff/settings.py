@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .errors import MisconfiguredError
 from .formats import FORMAT_NAMES
-from .signing import SIGNING_KEY_VARIABLE, parse_signing_keys
+from .signing import configured_signing_keys
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class HandoffSettings:
         return cls(
             format=fmt,
             skops_trusted=env_list("HANDOFF_SKOPS_TRUSTED"),
-            signing_keys=parse_signing_keys(os.environ.get(SIGNING_KEY_VARIABLE, "")),
+            signing_keys=configured_signing_keys(),
             allowed_formats=allowed,
         )
 

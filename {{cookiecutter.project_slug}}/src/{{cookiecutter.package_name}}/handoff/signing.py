@@ -10,24 +10,54 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from ..paths import airflow_home
 from .errors import MisconfiguredError, SignatureError
 
 SIGNING_KEY_VARIABLE = "HANDOFF_SIGNING_KEY"
 MIN_KEY_BYTES = 32
+LOCAL_KEY_FILE_NAME = "handoff_signing_key"
 HOW_TO_MAKE_A_KEY = (
-    f"set {SIGNING_KEY_VARIABLE} to the same secret on every Airflow component (scheduler, workers, API server): "
-    "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`; `make setup` keeps one in "
-    ".airflow/handoff_signing_key and the make targets export it"
+    f"set {SIGNING_KEY_VARIABLE} to the same secret on every Airflow component (scheduler, workers, API server); "
+    "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`. A local project (`make setup`) "
+    f"keeps its key in $AIRFLOW_HOME/{LOCAL_KEY_FILE_NAME}, read when the variable is not set"
 )
 
 
 def new_signing_key() -> str:
     """A fresh key: 32 random bytes as 64 hex characters."""
     return secrets.token_hex(MIN_KEY_BYTES)
+
+
+def local_signing_key_file(home: Path | None = None) -> Path:
+    """The local project's key file, in Airflow's home (``home``, else AIRFLOW_HOME or the project's .airflow)."""
+    return (home or airflow_home()) / LOCAL_KEY_FILE_NAME
+
+
+def ensure_local_signing_key(home: Path | None = None) -> Path:
+    """Create the local key file, readable by its owner only from its first byte, unless it exists."""
+    path = local_signing_key_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as key_file:
+        key_file.write(new_signing_key() + "\n")
+    return path
+
+
+def configured_signing_keys() -> tuple[bytes, ...]:
+    """The keys of ``HANDOFF_SIGNING_KEY``, or else of the local key file; none when neither is there."""
+    raw = os.environ.get(SIGNING_KEY_VARIABLE)
+    if not raw and local_signing_key_file().is_file():
+        raw = local_signing_key_file().read_text()
+    return parse_signing_keys(raw or "")
 
 
 def parse_signing_keys(raw: str) -> tuple[bytes, ...]:
