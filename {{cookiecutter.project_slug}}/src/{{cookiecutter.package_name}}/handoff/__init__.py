@@ -2,8 +2,9 @@
 
 Inside a task::
 
-    ref = save_model(model)     # returns a small reference for XCom
+    ref = save_model(model)     # returns a small, signed reference for XCom
     model = load_model(ref)     # checks the signature, then size and SHA-256, then deserialises
+    save_artifact(predictions, "predictions")  # results that are not models: JSON by default
 
 Outside Airflow (tests, notebooks, the benchmark) pass ``scope=RunScope(...)``.
 """
@@ -56,6 +57,7 @@ __all__ = [
     "UntrustedTypesError",
     "default_store",
     "load_model",
+    "save_artifact",
     "save_model",
 ]
 
@@ -70,6 +72,13 @@ def save_model(obj: Any, name: str = "model", *, fmt: str | None = None, scope: 
     return default_store().save(obj, name, fmt=fmt, scope=scope)
 
 
+def save_artifact(obj: Any, name: str, *, fmt: str = "json", scope: RunScope | None = None) -> dict:
+    """Save a result that is not a model (predictions, metrics, parameters) as ``name``: JSON unless ``fmt`` says
+    otherwise, so any tool can read it; ``load_model`` loads it back like any reference."""
+    return default_store().save(obj, name, fmt=fmt, scope=scope)
+
+
 def load_model(reference: dict | ArtifactRef, *, allow_other_run: bool = False) -> Any:
-    """Load what ``reference`` names, after checking its size and SHA-256 (and, in a task, that this run saved it)."""
+    """Load what ``reference`` names (a model or any other artifact), after checking its signature, format and
+    location, then the stored size and SHA-256 (and, in a task, that this run saved it)."""
     return default_store().load(reference, allow_other_run=allow_other_run)
