@@ -124,6 +124,6 @@ LOAD = {"handoff": lambda ref, store: store.load(ref, allow_other_run=True), "na
 def discard(method: str, handle: Any, store: VariablesStore) -> None:
     """Delete the Variables the save wrote (the handoff's run teardown does the same in the main DAG)."""
     if method == "handoff":
-        store.delete_run_artifacts(handle["dag_id"], handle["run_id"], [handle["task_id"]])
+        store.delete_run_artifacts(handle["dag_id"], handle["run_id"])
     else:
         Variable.delete(handle if method == "naive" else handle["key"])

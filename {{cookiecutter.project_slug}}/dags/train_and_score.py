@@ -13,8 +13,10 @@ skipped and says why. `score_batch` loads the model again and scores a batch,
 saving the predictions next to the model and returning their reference with a
 short summary.
 {%- if cookiecutter.storage_backend == "variables" %}
-`delete_run_variables` (a teardown task) deletes the run's Variables when the
-run ends, whether it succeeded or failed.
+`delete_run_variables` (a teardown task, with `train_model` as its setup)
+deletes the run's Variables when the run ends, whether it succeeded or failed.
+Clearing a task after the run ended runs `train_model` again before it (the
+teardown had deleted the model), then the teardown again.
 {%- endif %}
 
 Heavy imports (scikit-learn, the handoff backends) happen inside the tasks so
@@ -23,6 +25,7 @@ that this file parses fast.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -33,6 +36,8 @@ from {{ cookiecutter.package_name }}.lifecycle import PROMOTE_MODES
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
 {%- endif %}
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -75,7 +80,7 @@ def train_and_score() -> None:
 
         splits = load_splits(params["seed"])
         holdout_accuracy = accuracy(load_model(model_ref), splits.x_holdout, splits.y_holdout)
-        print(f"holdout accuracy {holdout_accuracy:.4f} (gate {params['min_accuracy']}) for {model_ref['uri']}")
+        log.info("holdout accuracy %.4f (gate %s) for %s", holdout_accuracy, params["min_accuracy"], model_ref["uri"])
         if holdout_accuracy < params["min_accuracy"]:
             # Fail without retrying: a retry would train the same model again.
             raise AirflowFailException(
@@ -105,10 +110,12 @@ def train_and_score() -> None:
             champion_accuracy = accuracy(load_promoted(champion, context["ti"]), splits.x_holdout, splits.y_holdout)
         reason = reason_not_to_promote(params["promote"], holdout_accuracy, champion_accuracy)
         if reason:  # skipped: no event, the champion stays
-            print(f"not promoted: {reason}")
+            log.info("not promoted: %s", reason)
             raise AirflowSkipException(f"not promoted: {reason}")
         context["outlet_events"][CHAMPION].extra = promotion_extra(model_ref, holdout_accuracy)
-        print(f"promoted {model_ref['uri']} (sha256 {model_ref['sha256']}, holdout accuracy {holdout_accuracy:.4f})")
+        log.info(
+            "promoted %s (sha256 %s, holdout accuracy %.4f)", model_ref["uri"], model_ref["sha256"], holdout_accuracy
+        )
         return {"sha256": model_ref["sha256"], "holdout_accuracy": holdout_accuracy}
 
     @task(multiple_outputs=False)
@@ -122,7 +129,7 @@ def train_and_score() -> None:
         splits = load_splits(params["seed"])
         predictions = score(load_model(model_ref), splits.x_batch)
         positives = sum(p["prediction"] for p in predictions)
-        print(f"scored batch {batch_date}: {len(predictions)} rows, {positives} predicted benign")
+        log.info("scored batch %s: %d rows, %d predicted benign", batch_date, len(predictions), positives)
         predictions_ref = save_model(
             {
                 "batch_date": batch_date,
@@ -145,7 +152,7 @@ def train_and_score() -> None:
     {% if cookiecutter.storage_backend == "variables" %}promoted = {% endif %}promote_model(model_ref, holdout_accuracy)
     {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ dag_run.run_after | ds }}{% endraw %}")
 {%- if cookiecutter.storage_backend == "variables" %}
-    [model_ref, holdout_accuracy, promoted, scored] >> delete_run_variables()
+    [promoted, scored] >> delete_run_variables().as_teardown(setups=model_ref)
 {%- endif %}
 
 

@@ -4,6 +4,10 @@ The one exception is a model that is a champion (the current one or one of the `
 from the champion asset's history): it stays for `score_champion` and for a rollback, and the teardown of a
 later run deletes it once it has dropped out of those.
 
+A DAG whose tasks load what an earlier task saved pairs the teardown with that task as its setup
+(``delete_run_variables().as_teardown(setups=model_ref)``): clearing a task between the two after the run
+ended then runs the setup again, so the cleared task finds a model, and the teardown again after it.
+
 Light on purpose: DAG files import it at parse time; the store is imported when the task runs.
 """
 
@@ -21,7 +25,7 @@ HISTORY_EVENTS = 100
 
 
 def delete_this_runs_variables(**context: Any) -> None:
-    """Delete the Variables this run's tasks saved, but a champion's model; delete retired champions' models."""
+    """Delete every Variable this run saved, but a champion's model; delete retired champions' models."""
     from .handoff import default_store
     from .handoff.champion import KEEP_CHAMPIONS, pinned_promotions, promotion_history, retired_promotions
 
@@ -29,7 +33,7 @@ def delete_this_runs_variables(**context: Any) -> None:
     history = promotion_history(context["inlet_events"][CHAMPION].ascending(False).limit(HISTORY_EVENTS))
     champions = {promotion.reference.uri for promotion in pinned_promotions(history, KEEP_CHAMPIONS)}
     ti = context["ti"]
-    deleted = store.delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids), keep_uris=champions)
+    deleted = store.delete_run_artifacts(ti.dag_id, ti.run_id, keep_uris=champions)
     retired = store.delete_references([p.reference for p in retired_promotions(history, KEEP_CHAMPIONS)])
     print(f"deleted {len(deleted)} Variables of run {ti.run_id} and {len(retired)} of retired champions")
 

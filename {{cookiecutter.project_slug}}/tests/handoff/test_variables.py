@@ -9,7 +9,7 @@ from airflow.dag_processing.bundles.manager import DagBundlesManager
 from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
 from tests.dags.test_train_and_score import handoff_variables
-from tests.handoff.variables_checks_dag import MARKER
+from tests.handoff.variables_checks_dag import LONG_MAPPED_TASK_ID, MARKER
 
 
 def test_variables_store_inside_a_dag_run() -> None:
@@ -25,11 +25,14 @@ def test_variables_store_inside_a_dag_run() -> None:
             "round_trip",
             "oversized_model_is_refused",
             "tampering_is_detected",
+            LONG_MAPPED_TASK_ID,
+            "teardown_deletes_every_variable_of_its_run",
             "retention_collects_only_what_teardowns_missed",
             "clean_up",
         ),
         "success",
     )
     assert not MARKER.exists(), "the malicious pickle must never run"
-    written_here = [key for key in handoff_variables() if key.split("/")[1] in ("handoff_variables_checks", "orphans")]
+    dags_written = ("handoff_variables_checks", "orphans", "teardown")
+    written_here = [key for key in handoff_variables() if key.split("/")[1] in dags_written]
     assert written_here == [], "clean_up deletes every Variable the run wrote, oversized ones were never written"

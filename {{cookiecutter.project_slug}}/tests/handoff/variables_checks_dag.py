@@ -14,6 +14,8 @@ from airflow.sdk import DAG, task
 from {{ cookiecutter.package_name }}.handoff.variables import DEFAULT_MAX_BYTES
 
 MARKER = Path("/tmp") / "handoff-variables-test-pwned"
+# 61 characters: past 56 encoded, a key segment keeps a prefix and a digest, so "[0]" is not in it.
+LONG_MAPPED_TASK_ID = "a_mapped_task_whose_id_is_long_enough_to_be_shortened_in_keys"
 
 
 def build_dag() -> DAG:
@@ -29,8 +31,10 @@ def build_dag() -> DAG:
 
             model, rows = fitted_model()
             for fmt in ("joblib", "skops"):
-                ref = save_model(model, fmt=fmt)
-                np.testing.assert_array_equal(load_model(ref).predict_proba(rows), model.predict_proba(rows))
+                with pytest.MonkeyPatch.context() as monkeypatch:
+                    monkeypatch.setenv("HANDOFF_FORMAT", fmt)  # the deployment's format: its loaders accept it
+                    ref = save_model(model)
+                    np.testing.assert_array_equal(load_model(ref).predict_proba(rows), model.predict_proba(rows))
             assert load_model(save_model({"c": 1.0}, "params", fmt="json")) == {"c": 1.0}
 
         @task
@@ -46,6 +50,8 @@ def build_dag() -> DAG:
             )
             from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
 
+            from tests.handoff.forgery import resigned
+
             def too_big_key() -> str:
                 return artifact_key(RunScope.current(), "too_big", store.key_component_chars)
 
@@ -55,7 +61,7 @@ def build_dag() -> DAG:
             with pytest.raises(ArtifactTooLargeError, match=refusal):
                 save_model(too_big, "too_big")
             with pytest.raises(ArtifactNotFoundError):  # nothing was written under its key
-                store.load({**save_model({}, "probe", fmt="json"), "uri": store.uri_for(too_big_key())})
+                store.load(resigned({**save_model({}, "probe", fmt="json"), "uri": store.uri_for(too_big_key())}))
 
         @task
         def tampering_is_detected() -> None:
@@ -64,12 +70,13 @@ def build_dag() -> DAG:
             from airflow.sdk import Variable
 
             from {{ cookiecutter.package_name }}.handoff import (
-                IntegrityError,
+                TamperedArtifactError,
                 default_store,
                 load_model,
                 save_model,
             )
 
+            from tests.handoff.forgery import resigned
             from tests.handoff.payloads import malicious_pickle
 
             store = default_store()
@@ -78,11 +85,55 @@ def build_dag() -> DAG:
             data = bytearray(base64.b64decode(Variable.get(variable_key)))
             data[0] ^= 0x01
             Variable.set(variable_key, base64.b64encode(bytes(data)).decode())
-            with pytest.raises(IntegrityError, match="does not match"):
+            with pytest.raises(TamperedArtifactError, match="does not match"):
                 load_model(ref)
             Variable.set(variable_key, base64.b64encode(malicious_pickle(MARKER)).decode())
-            with pytest.raises(IntegrityError):
-                load_model({**ref, "format": "joblib"})
+            with pytest.raises(TamperedArtifactError):
+                load_model(resigned({**ref, "format": "joblib"}))
+
+        @task(task_id=LONG_MAPPED_TASK_ID)
+        def mapped_task_is_refused(index: int) -> None:
+            """The refusal holds for a task id long enough that its key segment is shortened to a digest."""
+            from {{ cookiecutter.package_name }}.handoff import (
+                MisconfiguredError,
+                save_model,
+            )
+
+            with pytest.raises(MisconfiguredError, match="does not support mapped tasks"):
+                save_model({"index": index}, fmt="json")
+
+        @task
+        def teardown_deletes_every_variable_of_its_run() -> None:
+            """Every task's and try's Variables, found by listing the run's prefix whatever tasks the DAG has now; a
+            kept champion stays, and so does another run whose id extends this one past a '/'."""
+            from airflow.sdk import Variable
+
+            from {{ cookiecutter.package_name }}.handoff import (
+                RunScope,
+                default_store,
+                save_model,
+            )
+
+            def save(run_id: str, task_id: str, try_number: int = 1) -> dict:
+                scope = RunScope("teardown", run_id, task_id, try_number)
+                return save_model({"task": task_id}, fmt="json", scope=scope)
+
+            store = default_store()
+            champion = save("run", "train")
+            for task_id, try_number in (("train", 2), ("a_task_no_longer_in_the_dag", 1), (LONG_MAPPED_TASK_ID, 1)):
+                save("run", task_id, try_number)
+            for other_run in ("run/next", "run-2"):
+                save(other_run, "train")
+
+            deleted = store.delete_run_artifacts("teardown", "run", keep_uris={champion["uri"]})
+            assert len(deleted) == 3, deleted
+            others = {f"{run}/{key}" for run in ("run/next", "run-2") for key in ("train/1/model", "index/train")}
+            kept = {"run/train/1/model", *others}
+            remaining = set(Variable.keys(prefix="handoff/teardown/"))
+            assert remaining == {f"handoff/teardown/{key}" for key in kept}, remaining
+            for other_run in ("run/next", "run-2"):
+                store.delete_run_artifacts("teardown", other_run)
+            Variable.delete("handoff/teardown/run/train/1/model")
 
         @task
         def retention_collects_only_what_teardowns_missed() -> None:
@@ -108,7 +159,7 @@ def build_dag() -> DAG:
                 for run in ("old-1", "old-2", "pinned", "newest")
             }
             champion = save_model({"run": "champion"}, fmt="json", scope=RunScope("orphans", "champion", "train", 1))
-            store.delete_run_artifacts("orphans", "champion", ["train"], keep_uris={champion["uri"]})
+            store.delete_run_artifacts("orphans", "champion", keep_uris={champion["uri"]})
             Variable.set("handoff/not-made-by-the-store", "x")
 
             report = apply_retention(
@@ -130,7 +181,7 @@ def build_dag() -> DAG:
             remaining = set(Variable.keys(prefix="handoff/orphans/"))
             kept = {"pinned/train/1/model", "pinned/index/train", "champion/train/1/model"}
             assert remaining == {f"handoff/orphans/{key}" for key in kept}, remaining
-            store.delete_run_artifacts("orphans", "pinned", ["train"])
+            store.delete_run_artifacts("orphans", "pinned")
             Variable.delete("handoff/orphans/champion/train/1/model")
             Variable.delete("handoff/not-made-by-the-store")
 
@@ -139,9 +190,15 @@ def build_dag() -> DAG:
             from {{ cookiecutter.package_name }}.handoff import default_store
 
             ti = context["ti"]
-            default_store().delete_run_artifacts(ti.dag_id, ti.run_id, list(context["dag"].task_ids))
+            default_store().delete_run_artifacts(ti.dag_id, ti.run_id)
 
-        checks = [round_trip(), oversized_model_is_refused(), tampering_is_detected()]
+        checks = [
+            round_trip(),
+            oversized_model_is_refused(),
+            tampering_is_detected(),
+            mapped_task_is_refused.expand(index=[0, 1]),
+            teardown_deletes_every_variable_of_its_run(),
+        ]
         checks >> retention_collects_only_what_teardowns_missed() >> clean_up()
     return dag
 

@@ -4,9 +4,10 @@ Only for small models and parameters: the serialised size is capped
 (``HANDOFF_VARIABLES_MAX_BYTES``, default 48 KiB) and a larger artifact is
 refused before anything is written. Variables are global and not cleaned up
 by Airflow, so every save also records its key and time in a per-task index
-Variable, and ``delete_run_artifacts`` (the DAG's teardown task) deletes them
-all when the run ends, whether it succeeded or failed. Retention finds the
-runs that never reached their teardown through those indexes.
+Variable, and ``delete_run_artifacts`` (the DAG's teardown task) finds the
+run's indexes by listing its prefix and deletes them and all they list when
+the run ends, whether it succeeded or failed. Retention finds the runs that
+never reached their teardown through those indexes.
 
 Variables can only be written from inside a running task (Task SDK).
 """
@@ -17,15 +18,16 @@ import base64
 import binascii
 import io
 import json
+import logging
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
-from .errors import ArtifactNotFoundError, IntegrityError, MisconfiguredError
-from .keys import RunScope, artifact_key, parse_key
+from .errors import ArtifactNotFoundError, MisconfiguredError, TamperedArtifactError
+from .keys import RunScope, encode_component, parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
 from .store import ArtifactStore, Inventory, Skipped, StoredRun, verify
@@ -35,6 +37,8 @@ DEFAULT_MAX_BYTES = 48 * 1024
 KEY_COMPONENT_CHARS = 56
 MAX_VARIABLE_KEY_CHARS = 250
 INDEX_NAME = "index"
+
+log = logging.getLogger(__name__)
 
 
 def read_variable_in_task(key: str) -> str | None:
@@ -82,12 +86,17 @@ class VariablesStore(ArtifactStore):
             "parameters: use the s3 or shared_fs backend for this model"
         )
 
+    def save(self, obj: Any, name: str = "model", *, fmt: str | None = None, scope: RunScope | None = None) -> dict:
+        """Refuse a mapped task instance before anything is written, then save as every store does."""
+        scope = scope or RunScope.current()
+        if scope.map_index >= 0:
+            raise MisconfiguredError("the variables backend does not support mapped tasks: use s3 or shared_fs")
+        return super().save(obj, name, fmt=fmt, scope=scope)
+
     @contextmanager
     def open_for_write(self, key: str) -> Iterator[BinaryIO]:
         from airflow.sdk import Variable
 
-        if "%5B" in key.split("/")[2]:  # "task[3]": a mapped task instance, whose index cleanup cannot find
-            raise MisconfiguredError("the variables backend does not support mapped tasks: use s3 or shared_fs")
         buffer = io.BytesIO()  # bounded: HashingWriter stops forwarding past max_bytes
         yield buffer
         index_key = self.index_key(key)
@@ -112,29 +121,55 @@ class VariablesStore(ArtifactStore):
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise IntegrityError(f"Variable {self.variable_key(key)!r} is not base64: refusing to load it") from None
+            raise TamperedArtifactError(
+                f"Variable {self.variable_key(key)!r} is not base64: refusing to load it"
+            ) from None
         source = io.BytesIO(data)
         verify(source, ref, f"Variable {self.variable_key(key)!r}")
         yield source
 
-    def delete_run_artifacts(
-        self, dag_id: str, run_id: str, task_ids: list[str], keep_uris: Collection[str] = ()
-    ) -> list[str]:
-        """Delete every artifact the run's tasks recorded (but those in ``keep_uris``), and their indexes.
+    def delete_run_artifacts(self, dag_id: str, run_id: str, *, keep_uris: Collection[str] = ()) -> list[str]:
+        """Delete every artifact the run saved, of any task and try (but those in ``keep_uris``), and its indexes.
 
-        Returns the deleted keys. A kept artifact (a champion's model) is then tracked by the champion's history.
+        The indexes are found by listing the run's prefix, not from the DAG's task ids, so a task that is no
+        longer in the DAG, or that saved under a scope of its own, is cleaned up too. Returns the deleted keys.
+        A kept artifact (a champion's model) is then tracked by the champion's history.
         """
         from airflow.sdk import Variable
 
         deleted = []
-        for task_id in task_ids:
-            index_key = self.index_key(artifact_key(RunScope(dag_id, run_id, task_id), INDEX_NAME, KEY_COMPONENT_CHARS))
-            for key in json.loads(Variable.get(index_key, default="{}")):
+        for stored_index_key, keys in self.run_indexes(dag_id, run_id):
+            for key in keys:
                 if self.uri_for(key) not in keep_uris:
                     Variable.delete(self.variable_key(key))
                     deleted.append(self.variable_key(key))
-            Variable.delete(index_key)
+            Variable.delete(quote(stored_index_key, safe="/"))
         return deleted
+
+    def run_indexes(self, dag_id: str, run_id: str) -> Iterator[tuple[str, list[str]]]:
+        """The run's index Variables (keys as stored) with the artifact keys each lists.
+
+        Airflow stores keys percent-decoded, so another run whose id extends this one past a '/' lists under the
+        same prefix: an index is this run's only when it sits right under the prefix and lists only this run's keys.
+        """
+        from airflow.sdk import Variable
+
+        run_prefix = "/".join(encode_component(part, KEY_COMPONENT_CHARS) for part in (dag_id, run_id)) + "/"
+        listed_prefix = unquote(self.variable_key(run_prefix))
+        for stored_key in Variable.keys(prefix=listed_prefix):
+            if stored_key.removeprefix(listed_prefix).split("/")[:-1] != [INDEX_NAME]:
+                continue
+            recorded = self.read_index(stored_key)
+            if recorded is None:
+                log.warning("left %r alone: under run %r but not an index of this store", stored_key, run_id)
+            elif all(key.startswith(run_prefix) and self.index_lists(stored_key, key) for key in recorded):
+                yield stored_key, list(recorded)
+            else:
+                log.warning("left %r alone: it lists keys that are not this run's", stored_key)
+
+    def index_lists(self, stored_index_key: str, key: str) -> bool:
+        """True if ``key`` is an artifact key that belongs in the index stored at ``stored_index_key``."""
+        return parse_key(key, KEY_COMPONENT_CHARS) is not None and unquote(self.index_key(key)) == stored_index_key
 
     def delete_references(self, refs: list[ArtifactRef]) -> list[str]:
         """Delete the artifacts these references name that are still stored. Returns the deleted keys."""
@@ -170,7 +205,7 @@ class VariablesStore(ArtifactStore):
             indexed.add(stored_key)
             for key, saved_at in recorded.items():
                 parts = parse_key(key, KEY_COMPONENT_CHARS)
-                if parts is None or unquote(self.index_key(key)) != stored_key:
+                if parts is None or not self.index_lists(stored_key, key):
                     skipped.append(Skipped(stored_key, f"lists {key!r}, which is not one of its task's keys"))
                     continue
                 by_run.setdefault((parts.dag, parts.run), {})[key] = saved_at

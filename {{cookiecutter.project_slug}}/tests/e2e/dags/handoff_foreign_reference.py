@@ -31,7 +31,7 @@ def handoff_foreign_reference() -> None:
             raise AssertionError("another run's reference was loaded")
         loaded_when_allowed = store.load(foreign_ref, allow_other_run=True)
 {%- if cookiecutter.storage_backend == "variables" %}
-        store.delete_run_artifacts(other_run.dag_id, other_run.run_id, [other_run.task_id])
+        store.delete_run_artifacts(other_run.dag_id, other_run.run_id)
 {%- endif %}
         return {"refused": refused, "loaded_when_allowed": str(loaded_when_allowed)}
 
