@@ -22,12 +22,15 @@ from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, ApiError
 {%- if cookiecutter.storage_backend != "variables" %}
 from {{ cookiecutter.package_name }}.handoff import load_model
 {%- endif %}
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+from {{ cookiecutter.package_name }}.handoff.shared_fs import TEMP_PREFIX
+{%- endif %}
 
-from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED
+from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED{% if cookiecutter.storage_backend == "shared_fs" %}, padding{% endif %}
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb
 {%- if cookiecutter.storage_backend == "variables" %}
-from tests.variable_keys import champion_variable_keys
+from tests.variable_keys import champion_variable_keys, variable_key
 {%- endif %}
 
 MAIN = "train_and_score"
@@ -53,7 +56,8 @@ pytestmark = pytest.mark.usefixtures("stack_storage")
 def finished_runs(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, str]:
     """Trigger every run these tests look at, all at once, and wait for them: dag id -> run id.
 
-    Meanwhile, kill the first try of `handoff_killed_producer`'s producer with SIGKILL in the middle of its save.
+    Meanwhile, kill the first try of `handoff_killed_producer`'s producer with SIGKILL in the middle of its save:
+    once part of its model is in storage.
     """
     for dag_id in (MAIN, *OTHER_DAGS):
         local_api.wait_for_dag(dag_id)
@@ -68,7 +72,7 @@ def finished_runs(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, str]
 
 
 def kill_mid_save(api: AirflowApi, db: MetadataDb, dag_id: str, run_id: str, timeout: float = 300) -> None:
-    """SIGKILL the producer's process once its log says it is writing its model."""
+    """SIGKILL the producer's process once its log says that part of its model is stored and the rest is not."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -160,8 +164,9 @@ def test_a_task_refuses_another_runs_reference(
 
 
 def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
-    finished_runs: dict[str, str], local_db: MetadataDb{% if cookiecutter.storage_backend != "variables" %}, backdoor: Any{% endif %}
+    finished_runs: dict[str, str], local_api: AirflowApi, local_db: MetadataDb{% if cookiecutter.storage_backend != "variables" %}, backdoor: Any{% endif %}
 ) -> None:
+    """The kill lands while the store is writing; what the killed try had written is never readable at its key."""
     run_id = finished_runs[KILLED]
     assert local_db.task_instances(KILLED, run_id)["produce"]["try_number"] == 2
     model_ref = local_db.xcom(KILLED, run_id, "produce")
@@ -169,12 +174,27 @@ def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
     consumed = local_db.xcom(KILLED, run_id, "consume")
     assert consumed["model_sha256"] == model_ref["sha256"]
     assert consumed["predictions"] == [p["prediction"] for p in expected_predictions(seed=4, c=1.0)]
-{%- if cookiecutter.storage_backend != "variables" %}
+    killed_log = local_api.log(KILLED, run_id, "produce", 1)
+    assert SAVING_STARTED in killed_log and "saved " not in killed_log, "the kill did not land in the save"
     killed_try = {"uri": model_ref["uri"].replace("/produce/2/", "/produce/1/")}
-{%- if cookiecutter.storage_backend == "s3" %}
-    with pytest.raises(ClientError, match="NoSuchKey"):
-{%- else %}
+{%- if cookiecutter.storage_backend == "shared_fs" %}
     with pytest.raises(FileNotFoundError):
-{%- endif %}
         backdoor.read(killed_try)  # the killed try left nothing at its key
+    [partial] = backdoor.path(killed_try).parent.iterdir()  # only the temporary file it was writing
+    assert partial.name.startswith(TEMP_PREFIX) and partial.stat().st_size > padding().nbytes
+{%- elif cookiecutter.storage_backend == "s3" %}
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        backdoor.read(killed_try)  # the killed try left no object at its key, partial or whole
+    store, object_key = backdoor.locate(killed_try)
+    [upload] = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=object_key)["Uploads"]
+    parts = store.client.list_parts(Bucket=store.bucket, Key=object_key, UploadId=upload["UploadId"])["Parts"]
+    assert [part["PartNumber"] for part in parts] == [1], "the kill must land between the upload's parts"
+    # The incomplete upload's parts stay until retention aborts it, a day later (test_retention_s3.py).
+    assert store.key_from_uri(killed_try["uri"]) in [pending.key for pending in store.inventory().uploads]
+{%- else %}
+    # The store wrote the task's index first: the run's teardown found the killed try's key there and deleted
+    # whatever it held. Had the artifact been written first, it would be left behind, listed by no index.
+    assert variable_key(killed_try["uri"]) not in local_db.variable_keys("handoff/")
+    index = killed_try["uri"].removeprefix("airflow-variable://").replace("/produce/1/model", "/index/produce")
+    assert f"Variable {index} is written" in killed_log, "the kill must land between the index's write and the model's"
 {%- endif %}

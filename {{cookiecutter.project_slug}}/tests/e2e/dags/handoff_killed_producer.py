@@ -1,30 +1,102 @@
 """Test-only DAG: the producer's first try is killed (SIGKILL, by the test) in the middle of saving its model.
 
-The first try's model carries an object whose pickling announces itself in the log, then stalls, so the
-test can kill the process while bytes are being written. The retry saves a plain model.
+The first try stalls once part of its model has reached storage, and says so in its log, so the test can kill
+the process while the store is writing:
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+its model carries 12 MB of padding, then an object whose pickling stalls: the padding is in the temporary file.
+{%- elif cookiecutter.storage_backend == "s3" %}
+its model carries 12 MB of padding, so it goes up in three parts (5 MB, the smallest S3 accepts), one at a time;
+the try stalls once the server has answered the first request that carried bytes: the first part.
+{%- else %}
+the try stalls once its first Variable write has reached the metadata DB (the store writes two: the task's
+index, then the artifact).
+{%- endif %}
+The retry saves a plain model.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+{%- if cookiecutter.storage_backend != "shared_fs" %}
+from contextlib import AbstractContextManager
+{%- endif %}
 from datetime import timedelta
-from typing import Any
+from typing import {% if cookiecutter.storage_backend != "variables" %}TYPE_CHECKING, {% endif %}Any
 
 from airflow.sdk import dag, task
 
 from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
+{%- else %}
+
+if TYPE_CHECKING:
+    import numpy as np
 {%- endif %}
 
-SAVING_STARTED = "saving started; stalling until killed"
+log = logging.getLogger(__name__)
+
+SAVING_STARTED = "part of the model is stored; stalling until killed"
+
+
+def stall(what: str) -> None:
+    """Say what has been stored so far, then wait for the test's SIGKILL."""
+    log.warning("%s: %s", what, SAVING_STARTED)
+    time.sleep(300)
+{%- if cookiecutter.storage_backend != "variables" %}
+
+
+def padding() -> np.ndarray:
+    """12 MB of random numbers, so that part of the model is in storage before the save stalls."""
+    import numpy as np
+
+    return np.random.default_rng(4).random(1_500_000)
+{%- endif %}
+{%- if cookiecutter.storage_backend == "shared_fs" %}
 
 
 class StallsWhilePickled:
+    """Pickled after the padding, which joblib has by then written through to the file."""
+
     def __reduce__(self) -> Any:
-        print(SAVING_STARTED, flush=True)
-        time.sleep(300)
+        stall("the padding is written")
         return (StallsWhilePickled, ())
+{%- elif cookiecutter.storage_backend == "s3" %}
+
+
+def stalling_once_bytes_are_stored() -> AbstractContextManager[Any]:
+    """Every request that carries bytes to S3 (a whole object or a part) stalls once the server has answered it."""
+    from unittest import mock
+
+    from botocore.client import BaseClient
+
+    make_api_call = BaseClient._make_api_call
+
+    def make_api_call_then_stall(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        response = make_api_call(client, operation, params)
+        if operation in ("PutObject", "UploadPart"):
+            stall(f"the server stored {operation} {params.get('PartNumber', '')} of {params['Key']}")
+        return response
+
+    return mock.patch.object(BaseClient, "_make_api_call", make_api_call_then_stall)
+{%- else %}
+
+
+def stalling_once_bytes_are_stored() -> AbstractContextManager[Any]:
+    """Every Variable write stalls once the metadata DB has it."""
+    from unittest import mock
+
+    from airflow.sdk import Variable
+
+    set_variable = Variable.set
+
+    def set_then_stall(key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        set_variable(key, value, description, serialize_json)
+        stall(f"Variable {key} is written")
+
+    return mock.patch.object(Variable, "set", set_then_stall)
+{%- endif %}
 
 
 @dag(
@@ -37,15 +109,28 @@ class StallsWhilePickled:
 def handoff_killed_producer() -> None:
     @task(multiple_outputs=False)
     def produce(**context: Any) -> dict[str, Any]:
+{%- if cookiecutter.storage_backend == "s3" %}
+        import os
+{% endif %}
         from {{ cookiecutter.package_name }}.handoff import save_model
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
         splits = load_splits(4)
         model = train(splits.x_train, splits.y_train, c=1.0, seed=4)
-        if context["ti"].try_number == 1:
-            return save_model({"model": model, "stall": StallsWhilePickled()})
-        return save_model(model)
+        if context["ti"].try_number > 1:
+            return save_model(model)
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+        return save_model({"model": model, "padding": padding(), "stall": StallsWhilePickled()})
+{%- elif cookiecutter.storage_backend == "s3" %}
+        # Three 5 MB parts, one at a time: the kill lands after the first has reached S3, before the others.
+        os.environ.update(HANDOFF_S3_CHUNK_MB="5", HANDOFF_S3_MAX_CONCURRENCY="1")
+        with stalling_once_bytes_are_stored():
+            return save_model({"model": model, "padding": padding()})
+{%- else %}
+        with stalling_once_bytes_are_stored():
+            return save_model(model)
+{%- endif %}
 
     @task(multiple_outputs=False)
     def consume(model_ref: dict[str, Any]) -> dict[str, Any]:
