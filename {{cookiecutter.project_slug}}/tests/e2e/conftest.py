@@ -4,10 +4,10 @@ a process of its own, talking to the API server as separate components do in pro
 from __future__ import annotations
 
 import json
-import time
 {%- if cookiecutter.storage_backend == "s3" %}
 import os
 {%- endif %}
+import time
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -57,17 +57,19 @@ from {{ cookiecutter.package_name }}.handoff import (
 from {{ cookiecutter.package_name }}.handoff.formats import get_format
 {%- endif %}
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+{%- if cookiecutter.storage_backend == "s3" %}
+from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET, S3Store
+{%- endif %}
 from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
 {%- if cookiecutter.storage_backend == "shared_fs" %}
 from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
-{%- elif cookiecutter.storage_backend == "s3" %}
-from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET, S3Store
-
-from scripts.local_s3 import connection_json, local_s3_server
-{%- else %}
+{%- elif cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.handoff.variables import VariablesStore
 {%- endif %}
 
+{% if cookiecutter.storage_backend == "s3" -%}
+from scripts.local_s3 import connection_json, local_s3_server
+{% endif -%}
 from tests.handoff.forgery import resigned
 
 SCOPE = RunScope("train_and_score", "manual__2025-01-01T00:00:00+00:00", "train_model", 1)
