@@ -54,7 +54,11 @@ locks: bootstrap ## Re-pin requirements/<backend>.lock of the generated project 
 	  $(BIN)/cookiecutter --no-input -o build/locks/$$backend . storage_backend=$$backend > /dev/null || exit 1; \
 	  $(BIN)/uv pip compile -q --python-version 3.11 --no-header --no-annotate --extra dev \
 	    build/locks/$$backend/model-pipeline/pyproject.toml -o "$(LOCK_DIR)/$$backend.lock" || exit 1; \
+	  $(BIN)/uv pip install -q --no-deps --python $(BIN)/python --target build/locks/$$backend/site \
+	    -r "$(LOCK_DIR)/$$backend.lock" || exit 1; \
 	done
+	# The modules the locks install and the project's folders: package names the pre-generation hook refuses.
+	$(BIN)/python hooks/taken_names.py build/locks/*/site
 
 clean: ## Remove .venv and build/
 	rm -rf $(VENV) build

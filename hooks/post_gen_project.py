@@ -59,6 +59,30 @@ def remove(path: str) -> None:
         target.unlink(missing_ok=True)
 
 
+def init_git_repository() -> None:
+    """Make the project a git repository with its files added: pre-commit (`make lint`) works on a repository's files.
+
+    A convenience, not part of the project: when git is missing or fails, the project is kept and the user told.
+    """
+    if shutil.which("git") is None:
+        warn_no_repository("git is not on PATH")
+        return
+    for command in (["git", "init", "-q"], ["git", "add", "-A"]):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+            warn_no_repository(f"`{' '.join(command)}` failed: {lines[-1]}")
+            return
+
+
+def warn_no_repository(problem: str) -> None:
+    print(
+        f"warning: {problem}. The project was created, but is not a git repository with its files added; "
+        "`make lint` needs one: run `git init && git add -A` in it.",
+        file=sys.stderr,
+    )
+
+
 def main() -> int:
     for backend, files in BACKEND_FILES.items():
         if backend != BACKEND:
@@ -72,10 +96,8 @@ def main() -> int:
     Path(f"requirements/{BACKEND}.lock").replace("requirements.lock")
     remove("requirements")
 
-    if shutil.which("git") and not Path(".git").exists():
-        # pre-commit (make lint) works on a git repository's files.
-        subprocess.run(["git", "init", "-q"], check=True)
-        subprocess.run(["git", "add", "-A"], check=True)
+    if not Path(".git").exists():
+        init_git_repository()
 
     print(
         f"\nCreated {{ cookiecutter.project_slug }} (storage backend: {BACKEND}). Next steps:\n"

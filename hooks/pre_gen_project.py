@@ -23,8 +23,50 @@ ANSWERS = {
 }
 
 BACKENDS = ("shared_fs", "s3", "variables")
-# Packages the generated project imports: a package of the same name would shadow them.
-TAKEN_PACKAGE_NAMES = {"airflow", "boto3", "botocore", "joblib", "numpy", "skops", "sklearn", "tests", "dags"}
+# A package named like a module the project imports, or like one of its own top-level folders, would shadow it.
+# The top-level modules of every distribution pinned in the project's locks, and its top-level folders and modules:
+# hooks/taken_names.py says why they are written here and not read from the template at bake time.
+# BEGIN names written by `make locks` (hooks/taken_names.py)
+LOCKS_SHA256 = "fa791590e3a1cff278b839cc3e4dd251ca97fae56e880e0d1abc23176707508a"
+DEPENDENCY_MODULES = frozenset(
+    {
+        "PIL", "_cffi_backend", "_distutils_hack", "_hypothesis_ftz_detector", "_hypothesis_globals",
+        "_hypothesis_pytestplugin", "_pytest", "_yaml", "a2wsgi", "aiohappyeyeballs", "aiohttp", "aiosignal",
+        "aiosmtplib", "aiosqlite", "airflow", "alembic", "amqp", "annotated_doc", "annotated_types", "antlr4", "anyio",
+        "argcomplete", "arrow", "asgiref", "asn1crypto", "async_timeout", "asyncpg", "attr", "attrs", "aws_xray_sdk",
+        "babel", "billiard", "blinker", "boto3", "botocore", "bs4", "cachetools", "cadwyn", "celery", "certifi", "cffi",
+        "cfgv", "cfnlint", "charset_normalizer", "click", "click_didyoumean", "click_plugins", "click_repl",
+        "cloudpickle", "colorlog", "contourpy", "cron_descriptor", "croniter", "cryptography", "cycler", "daemon",
+        "dateutil", "deprecated", "dill", "distlib", "dns", "docker", "dotenv", "email_validator", "fastapi",
+        "fastapi_cli", "filelock", "flask", "flask_cors", "flower", "fontTools", "frozenlist", "fsspec", "google",
+        "graphql", "greenback", "greenlet", "grpc", "h11", "httpcore", "httptools", "httpx", "humanize", "hypothesis",
+        "identify", "idna", "importlib_metadata", "inflection", "iniconfig", "isoduration", "isympy", "itsdangerous",
+        "jinja2", "jmespath", "joblib", "joserfc", "jsonpatch", "jsonpatch_cli", "jsonpath_ng", "jsonpointer",
+        "jsonschema", "jsonschema_path", "jsonschema_specifications", "jwt", "kiwisolver", "kombu", "lazy_importer",
+        "lazy_object_proxy", "libcst", "linkify_it", "lockfile", "lxml", "mako", "markdown_it", "markupsafe",
+        "marshmallow", "matplotlib", "mdurl", "methodtools", "more_itertools", "moto", "mpl_toolkits", "mpmath",
+        "msgspec", "multidict", "multipart", "narwhals", "natsort", "networkx", "nodeenv", "numpy",
+        "openapi_schema_validator", "openapi_spec_validator", "opentelemetry", "outcome", "packaging", "pathable",
+        "pathlib_abc", "pathspec", "pendulum", "platformdirs", "pluggy", "pre_commit", "prettytable",
+        "prometheus_client", "prompt_toolkit", "propcache", "psutil", "psycopg", "psycopg2", "psycopg_binary", "py",
+        "py_partiql_parser", "pyathena", "pycparser", "pydantic", "pydantic_core", "pydantic_extra_types",
+        "pydantic_settings", "pygments", "pygtrie", "pylab", "pyparsing", "pytest", "python_discovery",
+        "python_multipart", "pytz", "redis", "redshift_connector", "referencing", "regex", "requests",
+        "requests_toolbelt", "responses", "rfc3339_validator", "rich", "rich_argparse", "rich_toolkit", "rpds", "ruff",
+        "s3transfer", "sagemaker_studio", "scipy", "scramp", "setproctitle", "setuptools", "shellingham", "six",
+        "sklearn", "skops", "slugify", "sniffio", "sortedcontainers", "soupsieve", "sqlalchemy", "sqlparse",
+        "starlette", "structlog", "svcs", "sympy", "tabulate", "tenacity", "termcolor", "text_unidecode",
+        "threadpoolctl", "tools", "tornado", "typer", "typing_extensions", "typing_inspection", "tzdata", "tzlocal",
+        "upath", "urllib3", "uuid6", "uvicorn", "uvloop", "vine", "virtualenv", "watchfiles", "watchtower", "wcwidth",
+        "websockets", "werkzeug", "wirerope", "wrapt", "xmltodict", "yaml", "yarl", "zipp",
+    }
+)
+PROJECT_MODULES = frozenset(
+    {
+        "benchmarks", "dags", "scripts", "src", "tests",
+    }
+)
+# END names written by `make locks`
 SLUG_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
 PACKAGE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -59,8 +101,12 @@ def package_error(value: str) -> str | None:
         return "use 1-63 lowercase letters, digits and '_', not starting with a digit (a Python identifier)"
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return "is a Python keyword and cannot be imported"
-    if value in sys.stdlib_module_names or value in TAKEN_PACKAGE_NAMES:
-        return "would shadow a module the project imports (standard library or dependency)"
+    if value in sys.stdlib_module_names:
+        return "would shadow the standard library's module of that name"
+    if value in DEPENDENCY_MODULES:
+        return "would shadow the module of that name that one of the project's dependencies installs"
+    if value in PROJECT_MODULES:
+        return "is taken by one of the project's own folders: " + ", ".join(sorted(PROJECT_MODULES))
     return None
 
 

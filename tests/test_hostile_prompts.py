@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -31,6 +32,8 @@ import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from cookiecutter.utils import create_env_with_context
@@ -92,14 +95,18 @@ def answers(draw: st.DrawFn, complete: bool = False) -> dict[str, str]:
     return {field: value for field, value in chosen.items() if value is not None}
 
 
+def hook_globals(answers: dict[str, str]) -> dict[str, Any]:
+    """The pre-generation hook rendered as cookiecutter does and executed as a module (``main()`` not called)."""
+    namespace = {"__name__": "pre_gen_project"}
+    exec(compile(HOOK_TEMPLATE.render(cookiecutter=answers), "pre_gen_project.py", "exec"), namespace)
+    return namespace
+
+
 def run_hook_in_process(answers: dict[str, str]) -> tuple[int, str, str]:
     """Render the pre-generation hook as cookiecutter does, run its ``main()``; return (status, stdout, stderr)."""
-    source = HOOK_TEMPLATE.render(cookiecutter=answers)
-    namespace = {"__name__": "pre_gen_project"}
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        exec(compile(source, "pre_gen_project.py", "exec"), namespace)
-        status = namespace["main"]()
+        status = hook_globals(answers)["main"]()
     return status, stdout.getvalue(), stderr.getvalue()
 
 
@@ -137,6 +144,37 @@ def test_the_hook_refuses_airflows_placeholder_owner() -> None:
     """The generated project's DAG policy test fails on owner "airflow": refuse it before baking."""
     status, _, stderr = run_hook_in_process({**DEFAULT_ANSWERS, "author_name": "airflow"})
     assert status == 1 and stderr.startswith("error: author_name='airflow' is invalid: is Airflow's placeholder owner")
+
+
+# Modules the generated project imports (dependencies and standard library) and its own top-level folders.
+SHADOWING_NAMES = ["pendulum", "httpx", "sqlalchemy", "pytest", "airflow", "sklearn", "boto3", "yaml", "json"]
+SHADOWING_NAMES += ["scripts", "benchmarks", "tests", "dags", "src"]
+
+
+@pytest.mark.parametrize("name", SHADOWING_NAMES)
+def test_the_hook_refuses_a_package_that_would_shadow_a_module(name: str) -> None:
+    """`import pendulum` in the project would import a package named pendulum instead: refused before baking."""
+    answers = {**DEFAULT_ANSWERS, "package_name": name}
+    status, _, stderr = run_hook_in_process(answers)
+    assert status == 1
+    assert_one_hook_line(stderr, answers)
+    assert stderr.startswith(f"error: package_name={name!r} is invalid: ")
+
+
+def test_the_hooks_taken_names_are_read_from_the_current_locks_and_folders() -> None:
+    """The names the hook refuses are written into it by `make locks` (hooks/taken_names.py): they must be current."""
+    writer = import_taken_names()
+    taken = hook_globals(DEFAULT_ANSWERS)
+    assert taken["LOCKS_SHA256"] == writer.locks_sha256(), "the locks changed since `make locks` last ran: run it"
+    assert taken["PROJECT_MODULES"] == writer.project_modules(), "the project's folders changed: run `make locks`"
+
+
+def import_taken_names() -> ModuleType:
+    """hooks/taken_names.py, the script `make locks` runs (hooks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("taken_names", REPO_ROOT / "hooks" / "taken_names.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_the_hook_line_survives_an_ascii_only_terminal(tmp_path: Path) -> None:
