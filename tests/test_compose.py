@@ -165,6 +165,8 @@ def test_airflow_services_share_image_environment_and_storage(baked: Baked, reso
     assert env["AIRFLOW__CORE__FERNET_KEY"] == baked.env["AIRFLOW_FERNET_KEY"]
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == baked.env["AIRFLOW_JWT_SECRET"]
     assert env["AIRFLOW__API__SECRET_KEY"] == baked.env["AIRFLOW_API_SECRET_KEY"]
+    signing_keys = {name: service["environment"].get("HANDOFF_SIGNING_KEY") for name, service in built.items()}
+    assert signing_keys == dict.fromkeys(built, baked.env["HANDOFF_SIGNING_KEY"]), "every Airflow service signs alike"
     db_url = f"postgresql+psycopg2://airflow:{baked.env['POSTGRES_PASSWORD']}@postgres/airflow"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == db_url
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == baked.env["POSTGRES_PASSWORD"]
@@ -252,6 +254,7 @@ def test_docker_env_script(baked: Baked) -> None:
     assert env_file.stat().st_mode & 0o777 == 0o600
     fernet = baked.env["AIRFLOW_FERNET_KEY"]
     assert len(base64.urlsafe_b64decode(fernet)) == 32
+    assert len(bytes.fromhex(baked.env["HANDOFF_SIGNING_KEY"])) == 32, "32 random bytes, as new_signing_key() makes"
     assert baked.env["AIRFLOW_UID"] == str(os.getuid() or 50000)
     assert all(baked.env.values()), "no empty value left"
     before = env_file.read_text()
@@ -259,6 +262,45 @@ def test_docker_env_script(baked: Baked) -> None:
     assert result.returncode == 0, result.stderr
     assert "filled nothing" in result.stdout
     assert env_file.read_text() == before
+
+
+# Runs a script with an audit hook that, at every audit event (each open, rename, chmod...), looks at every file the
+# script has opened for writing and records the first mode it sees it with; prints them as JSON when the script ends.
+FIRST_MODES = """
+import json, os, runpy, sys
+
+written, first_modes = set(), {}
+
+
+def watch(event, args):
+    if event == "open" and isinstance(args[0], (str, os.PathLike)) and args[2] & (os.O_WRONLY | os.O_RDWR):
+        written.add(os.fspath(args[0]))
+    for path in written - first_modes.keys():
+        if os.path.exists(path):
+            first_modes[path] = oct(os.stat(path).st_mode & 0o777)
+
+
+sys.addaudithook(watch)
+try:
+    runpy.run_path(sys.argv[1], run_name="__main__")
+finally:
+    print(json.dumps(first_modes))
+"""
+
+
+def test_docker_env_never_lets_others_read_the_secrets(baked: Baked, tmp_path: Path) -> None:
+    """Even under umask 000, every file the script writes is 0600 from the moment it exists, not only at the end."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(baked.path / "scripts/docker_env.py", tmp_path / "scripts")
+    shutil.copy(baked.path / ".env.example", tmp_path)
+    command = [sys.executable, "-c", FIRST_MODES, str(tmp_path / "scripts/docker_env.py")]
+    result = subprocess.run(command, capture_output=True, text=True, umask=0, env=clean_env(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    first_modes = json.loads(result.stdout.splitlines()[-1])
+    assert first_modes, "the script wrote no file"
+    assert {path: mode for path, mode in first_modes.items() if mode != oct(0o600)} == {}
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".env", ".env.example", "scripts"], "no temporary file"
 
 
 def test_env_is_git_ignored_and_kept_out_of_the_image(baked: Baked) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 EMPTY = re.compile(r"^([A-Z][A-Z0-9_]*)=\s*$")
@@ -18,11 +19,13 @@ DEFAULT_UID = 50000  # the airflow user of the official image
 
 
 def value_for(name: str) -> str:
-    """A random secret, except for the two settings that have a format of their own."""
+    """A random secret, except for the settings that have a format of their own."""
     if name == "AIRFLOW_UID":
         return str(os.getuid() or DEFAULT_UID)  # Airflow must not run as root
     if name.endswith("FERNET_KEY"):
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
+    if name == "HANDOFF_SIGNING_KEY":
+        return secrets.token_hex(32)  # the handoff library refuses keys shorter than 32 bytes
     return secrets.token_hex(24)
 
 
@@ -38,12 +41,28 @@ def fill(text: str) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", filled
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in a file only its owner can read, from its first byte on.
+
+    The text goes to a new file that mkstemp creates with mode 0600 in the same folder, which is then renamed over
+    ``path``: no moment where the secrets are readable by others, and never a half-written .env.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        temp.replace(path)
+    except BaseException:
+        temp.unlink()
+        raise
+
+
 def main(project: Path) -> int:
     env_file = project / ".env"
     source = env_file if env_file.exists() else project / ".env.example"
     text, filled = fill(source.read_text())
-    env_file.write_text(text)
-    env_file.chmod(0o600)
+    write_private(env_file, text)
     print(f"{env_file}: filled {', '.join(filled) or 'nothing (every value was set)'}")
     return 0
 
