@@ -17,4 +17,7 @@ DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 1,
     "retry_delay": timedelta(seconds=15),
+    # A task that hangs (a stuck storage or API call) fails after this instead of holding its worker slot for
+    # ever; raise it for a task that legitimately runs longer (``execution_timeout=`` on that task).
+    "execution_timeout": timedelta(hours=1),
 }

@@ -20,6 +20,8 @@ def policy_violations(dag: Any) -> list[str]:
             problems.append(f"task {task.task_id} has no real owner ({task.owner!r})")
         if task.retries < MIN_RETRIES:
             problems.append(f"task {task.task_id} has {task.retries} retries, fewer than {MIN_RETRIES}")
+        if task.execution_timeout is None:
+            problems.append(f"task {task.task_id} has no execution_timeout: a hung task would hold its worker for ever")
     for arg in REQUIRED_DEFAULT_ARGS:
         if arg not in dag.default_args:
             problems.append(f"default_args has no {arg!r}")
