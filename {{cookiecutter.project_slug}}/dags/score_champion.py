@@ -16,6 +16,7 @@ batch and saves the predictions under this run.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -25,6 +26,8 @@ from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DAT
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
 {%- endif %}
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -42,7 +45,7 @@ def score_champion() -> None:
     def score_with_champion(batch_date: str, params: dict[str, Any], **context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from {{ cookiecutter.package_name }}.handoff import save_artifact
         from {{ cookiecutter.package_name }}.handoff.champion import (
             load_promoted,
             newest_promotion,
@@ -56,12 +59,13 @@ def score_champion() -> None:
             raise AirflowFailException("no model has been promoted yet: run train_and_score first")
         predictions = score(load_promoted(champion, context["ti"]), load_splits(params["seed"]).x_batch)
         positives = sum(p["prediction"] for p in predictions)
-        print(f"scored batch {batch_date} with the champion: {len(predictions)} rows, {positives} predicted benign")
+        log.info(
+            "scored batch %s with the champion: %d rows, %d predicted benign", batch_date, len(predictions), positives
+        )
         champion_ref = champion.reference
-        predictions_ref = save_model(
+        predictions_ref = save_artifact(
             {"batch_date": batch_date, "model_sha256": champion_ref.sha256, "predictions": predictions},
-            name="predictions",
-            fmt="json",
+            "predictions",
         )
         return {
             "predictions": predictions_ref,

@@ -122,7 +122,7 @@ def train_and_score() -> None:
     def score_batch(
         model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]
     ) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import load_model, save_model
+        from {{ cookiecutter.package_name }}.handoff import load_model, save_artifact
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import score
 
@@ -130,15 +130,14 @@ def train_and_score() -> None:
         predictions = score(load_model(model_ref), splits.x_batch)
         positives = sum(p["prediction"] for p in predictions)
         log.info("scored batch %s: %d rows, %d predicted benign", batch_date, len(predictions), positives)
-        predictions_ref = save_model(
+        predictions_ref = save_artifact(
             {
                 "batch_date": batch_date,
                 "model_sha256": model_ref["sha256"],
                 "holdout_accuracy": holdout_accuracy,
                 "predictions": predictions,
             },
-            name="predictions",
-            fmt="json",
+            "predictions",
         )
         return {
             "predictions": predictions_ref,

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.handoff.signing import SIGNING_KEY_VARIABLE, new_signing_key
+from {{ cookiecutter.package_name }}.handoff.signing import (
+    SIGNING_KEY_VARIABLE,
+    new_signing_key,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ Light on purpose: DAG files import it at parse time; the store is imported when 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import XComArg, task, teardown
@@ -22,6 +23,8 @@ from .assets import CHAMPION
 # Promotions read from the asset's history: each one retires at most one champion, and every run that
 # promotes ends with this teardown, so the retired champions are always among the newest events.
 HISTORY_EVENTS = 100
+
+log = logging.getLogger(__name__)
 
 
 def delete_this_runs_variables(**context: Any) -> None:
@@ -35,7 +38,7 @@ def delete_this_runs_variables(**context: Any) -> None:
     ti = context["ti"]
     deleted = store.delete_run_artifacts(ti.dag_id, ti.run_id, keep_uris=champions)
     retired = store.delete_references([p.reference for p in retired_promotions(history, KEEP_CHAMPIONS)])
-    print(f"deleted {len(deleted)} Variables of run {ti.run_id} and {len(retired)} of retired champions")
+    log.info("deleted %d Variables of run %s and %d of retired champions", len(deleted), ti.run_id, len(retired))
 
 
 def delete_run_variables() -> XComArg:

@@ -68,7 +68,11 @@ def test_loading_outside_a_task_does_not_import_airflow() -> None:
     """Outside a task there is no run to compare with: a notebook or the benchmark pays no Airflow import."""
     code = (
         "import sys\n"
-        "from {{ cookiecutter.package_name }}.handoff import RunScope, load_model, save_model\n"
+        "from {{ cookiecutter.package_name }}.handoff import (\n"
+        "    RunScope,\n"
+        "    load_model,\n"
+        "    save_model,\n"
+        ")\n"
         f"ref = save_model(dict(a=1), fmt='json', scope=RunScope(*{tuple(vars(SCOPE).values())!r}))\n"
         "assert load_model(ref) == dict(a=1)\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'airflow'))\n"
