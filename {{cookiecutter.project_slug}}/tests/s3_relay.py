@@ -13,17 +13,22 @@ from typing import Literal
 
 # upload: bytes from the client to the server; download: bytes from the server to the client.
 Direction = Literal["upload", "download"]
+# What happens once the armed number of bytes has passed: the server goes away, or stops answering.
+Failure = Literal["outage", "stall"]
 
 
 class Relay:
     """`cut_after(n, direction)` drops every connection once n more bytes have passed in that direction and
-    refuses new ones, as an outage does; `restore()` brings the server back on the same port."""
+    refuses new ones, as an outage does; `stall_after(n, direction)` holds every byte from then on, as a hung
+    network does; `restore()` brings the server back on the same port."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.relayed: dict[Direction, int] = {"upload": 0, "download": 0}
-        self.cut: tuple[Direction, int] | None = None
+        self.cut: tuple[Direction, int, Failure] | None = None
         self.up = True
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.lock = threading.Lock()
         self.connections: list[socket.socket] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -58,20 +63,39 @@ class Relay:
     def pump(self, source: socket.socket, sink: socket.socket, direction: Direction) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                self.flowing.wait()
                 sink.sendall(data)
-                if self.count(direction, len(data)):
+                failure = self.count(direction, len(data))
+                if failure == "stall":
+                    self.stall()
+                elif failure == "outage":
                     self.outage()
                     return
 
-    def count(self, direction: Direction, n_bytes: int) -> bool:
-        """Add bytes that passed; True once they reach the cut armed for that direction."""
+    def count(self, direction: Direction, n_bytes: int) -> Failure | None:
+        """Add bytes that passed; once they reach the cut armed for that direction, return its failure."""
         with self.lock:
             self.relayed[direction] += n_bytes
-            return self.cut is not None and self.cut[0] == direction and self.relayed[direction] >= self.cut[1]
+            if self.cut is None or self.cut[0] != direction or self.relayed[direction] < self.cut[1]:
+                return None
+            return self.cut[2]
 
     def cut_after(self, n_bytes: int, direction: Direction) -> None:
         with self.lock:
-            self.cut = (direction, self.relayed[direction] + n_bytes)
+            self.cut = (direction, self.relayed[direction] + n_bytes, "outage")
+
+    def stall_after(self, n_bytes: int, direction: Direction) -> None:
+        with self.lock:
+            self.cut = (direction, self.relayed[direction] + n_bytes, "stall")
+
+    @property
+    def stalled(self) -> bool:
+        return not self.flowing.is_set()
+
+    def stall(self) -> None:
+        with self.lock:
+            self.cut = None
+        self.flowing.clear()
 
     def outage(self) -> None:
         with self.lock:
@@ -84,7 +108,8 @@ class Relay:
             sock.close()
 
     def restore(self) -> None:
-        """Disarm any cut and, if the server is down, bring it back on the same port."""
+        """Disarm any cut, let held bytes flow and, if the server is down, bring it back on the same port."""
+        self.flowing.set()
         with self.lock:
             self.cut = None
             if self.up:

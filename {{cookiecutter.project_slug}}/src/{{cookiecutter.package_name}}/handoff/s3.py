@@ -6,30 +6,69 @@ from code. Saving serialises to a local spool file while hashing, then uploads
 it with boto3's transfer manager (multipart, concurrent, memory bounded by
 chunk size x concurrency). S3 makes an object visible only when the upload
 completes, so a killed upload leaves nothing at the key. Loading downloads to
-a private temporary file, verifies it, then deserialises from it.
+a spool file, verifies it, then deserialises from it.
+Spool files live in one private directory (``HANDOFF_S3_SPOOL_DIR``); a killed
+process cannot remove its own, so the next save or load removes spools whose
+process is gone.
 Retention lists and deletes only keys of the key grammar under ``<prefix>/``,
 and aborts the multipart uploads that a killed save left there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import logging
 import os
+import re
+import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, NoReturn
 
-from .errors import ArtifactNotFoundError, HandoffError, IntegrityError, MisconfiguredError
+from .errors import (
+    ArtifactNotFoundError,
+    ForeignLocationError,
+    HandoffError,
+    MisconfiguredError,
+    StorageFullError,
+    TamperedArtifactError,
+)
 from .keys import parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
 from .store import ArtifactStore, Inventory, PendingUpload, Skipped, StoredRun, verify
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BUCKET = "{{ cookiecutter.s3_bucket }}"
 MIB = 1024 * 1024
 FOREIGN = "a foreign name: not a key this store makes"
+SSE_MODES = ("AES256", "aws:kms")
+SPOOL_SUFFIX = ".spool"
+# A spool whose process is gone is removed once it is this old: a file is locked a moment after it is created.
+STALE_SPOOL_SECONDS = 10
+# Error codes by which S3 refuses the credentials themselves (any other refusal is a policy's).
+CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"})
+# The IAM action a policy must allow for each S3 operation this store makes.
+POLICY_ACTIONS = {
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "DeleteObjects": "s3:DeleteObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+}
 
 
 class S3Store(ArtifactStore):
@@ -46,10 +85,12 @@ class S3Store(ArtifactStore):
         self.conn_id = conn_id or os.environ.get("HANDOFF_AWS_CONN_ID") or "aws_default"
         self.chunk_bytes = env_int("HANDOFF_S3_CHUNK_MB", 16) * MIB
         self.max_concurrency = env_int("HANDOFF_S3_MAX_CONCURRENCY", 4)
+        self.owner_args = bucket_owner_args()
+        self.upload_args = {**encryption_args(), **self.owner_args}
 
     @cached_property
     def client(self) -> Any:
-        """A boto3 S3 client from the Airflow connection, with botocore's ``standard`` retries."""
+        """A boto3 S3 client from the Airflow connection, with botocore's ``standard`` retries; one per store."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
         from botocore.config import Config
 
@@ -67,6 +108,12 @@ class S3Store(ArtifactStore):
             max_io_queue=self.max_concurrency * 2,
         )
 
+    @cached_property
+    def spool_dir(self) -> Path:
+        """The private directory for spool files (``HANDOFF_S3_SPOOL_DIR``), created on first use."""
+        configured = os.environ.get("HANDOFF_S3_SPOOL_DIR")
+        return private_directory(Path(configured) if configured else default_spool_dir())
+
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -75,28 +122,35 @@ class S3Store(ArtifactStore):
 
     @contextmanager
     def open_for_write(self, key: str) -> Iterator[BinaryIO]:
-        with tempfile.TemporaryDirectory(prefix="handoff-") as spool_dir:
-            spool = Path(spool_dir) / "artifact"
-            with spool.open("wb") as sink:
-                yield sink
+        with spool_file(self.spool_dir, self.uri_for(key)) as (spool, sink):
+            yield sink
+            sink.flush()
             with self.s3_errors(key):
-                self.client.upload_file(str(spool), self.bucket, self.object_key(key), Config=self.transfer_config)
+                self.client.upload_file(
+                    str(spool),
+                    self.bucket,
+                    self.object_key(key),
+                    ExtraArgs=self.upload_args,
+                    Config=self.transfer_config,
+                )
 
     @contextmanager
     def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:
         with self.s3_errors(key):
-            size = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))["ContentLength"]
-        if size != ref.size_bytes:  # refuse before downloading anything
-            raise IntegrityError(
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key), **self.owner_args)
+        if (size := head["ContentLength"]) != ref.size_bytes:  # refuse before downloading anything
+            raise TamperedArtifactError(
                 f"artifact at {self.uri_for(key)} is {size} bytes, its reference says {ref.size_bytes}: refusing it"
             )
-        with tempfile.TemporaryDirectory(prefix="handoff-") as spool_dir:
-            spool = Path(spool_dir) / "artifact"
+        with spool_file(self.spool_dir, self.uri_for(key)) as (_, source):
             with self.s3_errors(key):
-                self.client.download_file(self.bucket, self.object_key(key), str(spool), Config=self.transfer_config)
-            with spool.open("rb") as source:
-                verify(source, ref, self.uri_for(key))
-                yield source
+                self.client.download_fileobj(
+                    self.bucket, self.object_key(key), source, ExtraArgs=self.owner_args, Config=self.transfer_config
+                )
+            source.flush()
+            source.seek(0)
+            verify(source, ref, self.uri_for(key))
+            yield source
 
     def inventory(self) -> Inventory:
         """The runs under ``<prefix>/`` whose keys match the grammar, the rest as skipped, and pending uploads."""
@@ -128,7 +182,9 @@ class S3Store(ArtifactStore):
 
     def _list(self, operation: str, field: str, prefix: str) -> Iterator[dict]:
         with self.s3_errors(""):
-            for page in self.client.get_paginator(operation).paginate(Bucket=self.bucket, Prefix=prefix):
+            for page in self.client.get_paginator(operation).paginate(
+                Bucket=self.bucket, Prefix=prefix, **self.owner_args
+            ):
                 yield from page.get(field, [])
 
     def _uri(self, object_key: str) -> str:
@@ -138,12 +194,14 @@ class S3Store(ArtifactStore):
         """Delete the keys' objects; raise naming every key S3 did not delete (DeleteObjects reports them per key)."""
         forged = [k for k in keys if parse_key(k, self.key_component_chars) is None]
         if forged:
-            raise IntegrityError(f"refusing to delete keys this store does not make: {forged}")
+            raise ForeignLocationError(f"refusing to delete keys this store does not make: {forged}")
         failed = []
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
             batch = [{"Key": self.object_key(k)} for k in keys[start : start + 1000]]
             with self.s3_errors(""):
-                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                response = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}, **self.owner_args
+                )
             failed += [f"{self._uri(e['Key'])} ({e['Code']}: {e.get('Message')})" for e in response.get("Errors", ())]
         if failed:
             raise HandoffError(f"S3 did not delete {len(failed)} objects: {'; '.join(failed)}; they are still stored")
@@ -156,7 +214,10 @@ class S3Store(ArtifactStore):
             with self.s3_errors(upload.key):
                 try:
                     self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=self.object_key(upload.key), UploadId=upload.upload_id
+                        Bucket=self.bucket,
+                        Key=self.object_key(upload.key),
+                        UploadId=upload.upload_id,
+                        **self.owner_args,
                     )
                 except ClientError as exc:
                     if exc.response["Error"].get("Code") != "NoSuchUpload":  # else: completed or aborted since
@@ -166,28 +227,160 @@ class S3Store(ArtifactStore):
     def s3_errors(self, key: str) -> Iterator[None]:
         """Turn botocore's errors into the library's, with what to do. Credentials are never printed."""
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         where = self.uri_for(key)
         try:
             yield
-        except NoCredentialsError:
+        except (NoCredentialsError, PartialCredentialsError):
             raise MisconfiguredError(
-                f"no AWS credentials for {where}: set them in the Airflow connection {self.conn_id!r}"
+                f"no AWS credentials for {where}: set an access key id and its secret in the Airflow connection "
+                f"{self.conn_id!r} (login and password)"
             ) from None
         except (ClientError, S3UploadFailedError) as exc:
-            code = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else str(exc)
-            if "NoSuchBucket" in code:
-                raise MisconfiguredError(
-                    f"bucket {self.bucket!r} does not exist: create it or set HANDOFF_S3_BUCKET "
-                    f"(connection {self.conn_id!r})"
-                ) from None
-            if code in ("404", "NoSuchKey", "NotFound"):
-                raise ArtifactNotFoundError(f"artifact not found at {where}: was it deleted by retention?") from None
-            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or "AccessDenied" in code:
-                raise MisconfiguredError(
-                    f"access denied to {where}: check the credentials in the Airflow connection {self.conn_id!r}"
-                ) from None
-            raise HandoffError(f"S3 request for {where} failed: {code}") from exc
+            error = exc.__context__ if isinstance(exc, S3UploadFailedError) else exc  # boto3 wraps upload errors
+            if not isinstance(error, ClientError):
+                raise HandoffError(f"S3 request for {where} failed: {exc}") from exc
+            self.raise_client_error(error, where)
         except BotoCoreError as exc:
             raise HandoffError(f"cannot reach S3 for {where}: {exc}; the task can be retried") from exc
+
+    def raise_client_error(self, error: Any, where: str) -> NoReturn:
+        """Raise the library's error for an error response of S3, saying whether credentials or a policy refused."""
+        code, reason = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+        action = POLICY_ACTIONS.get(error.operation_name, f"s3:{error.operation_name}")
+        owner = self.owner_args.get("ExpectedBucketOwner")
+        or_owner = (
+            f", or the bucket is not owned by account {owner} (HANDOFF_S3_EXPECTED_BUCKET_OWNER)" if owner else ""
+        )
+        if code == "NoSuchBucket":
+            raise MisconfiguredError(
+                f"bucket {self.bucket!r} does not exist: create it or set HANDOFF_S3_BUCKET "
+                f"(connection {self.conn_id!r})"
+            ) from None
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise ArtifactNotFoundError(f"artifact not found at {where}: was it deleted by retention?") from None
+        if code in CREDENTIAL_ERRORS:
+            raise MisconfiguredError(
+                f"S3 refused the credentials of the Airflow connection {self.conn_id!r} ({code}) for {where}: "
+                "check its access key id, secret and session token"
+            ) from None
+        if code == "AccessDenied":
+            raise MisconfiguredError(
+                f"{action} on {where} was denied by a bucket or IAM policy ({reason}){or_owner}: "
+                f"check that the policy allows {action} there"
+            ) from None
+        if code == "403":  # a HEAD request's refusal has no body: S3 gives no reason
+            raise MisconfiguredError(
+                f"S3 refused {action} on {where} without a reason (403): a bucket or IAM policy denies it{or_owner}, "
+                f"or the credentials of the Airflow connection {self.conn_id!r} are not valid"
+            ) from None
+        raise HandoffError(f"S3 request for {where} failed: {code} {reason}") from error
+
+
+def encryption_args() -> dict[str, str]:
+    """Upload arguments from ``HANDOFF_S3_SSE`` and ``HANDOFF_S3_KMS_KEY_ID``; none means the bucket's default."""
+    sse, key_id = os.environ.get("HANDOFF_S3_SSE", ""), os.environ.get("HANDOFF_S3_KMS_KEY_ID", "")
+    if sse and sse not in SSE_MODES:
+        raise MisconfiguredError(
+            f"HANDOFF_S3_SSE={sse!r} is not one of {', '.join(SSE_MODES)} (empty: the bucket's default encryption)"
+        )
+    if key_id and sse != "aws:kms":
+        raise MisconfiguredError(
+            f"HANDOFF_S3_KMS_KEY_ID is set but HANDOFF_S3_SSE is {sse!r}: a KMS key needs HANDOFF_S3_SSE=aws:kms"
+        )
+    args = {"ServerSideEncryption": sse} if sse else {}
+    if key_id:
+        args["SSEKMSKeyId"] = key_id
+    return args
+
+
+def bucket_owner_args() -> dict[str, str]:
+    """``ExpectedBucketOwner`` from ``HANDOFF_S3_EXPECTED_BUCKET_OWNER``: S3 refuses a bucket another account owns."""
+    owner = os.environ.get("HANDOFF_S3_EXPECTED_BUCKET_OWNER", "")
+    if owner and not re.fullmatch(r"[0-9]{12}", owner):
+        raise MisconfiguredError(f"HANDOFF_S3_EXPECTED_BUCKET_OWNER={owner!r} is not an AWS account id (12 digits)")
+    return {"ExpectedBucketOwner": owner} if owner else {}
+
+
+def default_spool_dir() -> Path:
+    """One directory per user under the system's temp directory: users of one machine never share it."""
+    return Path(tempfile.gettempdir()) / f"handoff-spool-{os.getuid()}"
+
+
+def private_directory(path: Path) -> Path:
+    """``path``, created 0700 if missing; an existing one must be a real directory of this user that no one else
+    can write to, or other users could read or replace artifacts on their way to and from S3."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700, parents=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
+    elif info.st_uid != os.getuid():
+        problem = f"owned by user id {info.st_uid}, not by this user ({os.getuid()})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"writable by other users (mode {stat.filemode(info.st_mode)})"
+    else:
+        return path
+    raise MisconfiguredError(
+        f"spool directory {path} is {problem}: refusing to spool artifacts there; remove it, or set "
+        "HANDOFF_S3_SPOOL_DIR to a directory of your own with mode 0700"
+    )
+
+
+@contextmanager
+def spool_file(directory: Path, where: str) -> Iterator[tuple[Path, IO[bytes]]]:
+    """A new spool file in ``directory``, named after this process and locked while open; always removed.
+
+    Stale spools of processes that are gone are removed first. A full disk is a ``StorageFullError``.
+    """
+    remove_stale_spools(directory)
+    fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=SPOOL_SUFFIX, dir=directory)
+    path = Path(name)
+    try:
+        with open(fd, "w+b") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            try:
+                yield path, file
+            finally:
+                path.unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageFullError(
+            f"no space left in the spool directory {directory} ({shutil.disk_usage(directory).free} bytes free after "
+            f"removing the partial file) for {where}: nothing was stored; free space there or set "
+            "HANDOFF_S3_SPOOL_DIR to a larger disk"
+        ) from None
+
+
+def remove_stale_spools(directory: Path) -> None:
+    """Remove the spool files of processes that no longer exist: a killed process leaves its spool behind.
+
+    A spool is kept while its process (the pid in its name) exists, while any process holds its lock (a process
+    in another PID namespace sharing the directory), and for ``STALE_SPOOL_SECONDS`` after it was written.
+    """
+    for path in directory.glob(f"*{SPOOL_SUFFIX}"):
+        pid = path.name.split("-", 1)[0]
+        if not pid.isdigit() or process_exists(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as file:  # gone: another process removed it
+            if time.time() - os.fstat(file.fileno()).st_mtime < STALE_SPOOL_SECONDS:
+                continue
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            path.unlink()
+            log.info("removed %s, the spool file of process %s, which no longer exists", path, pid)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id exists (perhaps another user's); signal 0 checks without sending anything."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        pass
+    return True
