@@ -2,7 +2,10 @@
 
 Writes go to a temporary file in the target directory, are fsynced and then
 ``os.replace``d into place, so a reader sees the whole artifact or nothing,
-even if the writer is killed. Files get mode 0640, directories 0750.
+even if the writer is killed. Files get mode 0640, directories 0750, whatever
+the umask. A save opens each directory of the key from the root down without
+following a link, so a symlinked directory in the key path is refused, never
+written through; a load refuses links, FIFOs and anything not a regular file.
 Retention lists and deletes only what matches the key grammar, through
 directory descriptors that never follow a symlink.
 """
@@ -11,16 +14,23 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ArtifactNotFoundError, HandoffError, IntegrityError, MisconfiguredError, StorageFullError
+from .errors import (
+    ArtifactNotFoundError,
+    ForeignLocationError,
+    HandoffError,
+    MisconfiguredError,
+    StorageFullError,
+    TamperedArtifactError,
+)
 from .keys import is_component_segment, is_try_segment, parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings
@@ -30,6 +40,8 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[3] / ".data" / "models"
 TEMP_PREFIX = ".tmp-"
 # Retention opens every directory with these: a symlink in its place makes the open fail instead of leading away.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_MODE, FILE_MODE = 0o750, 0o640  # the workers' group reads everything, others nothing
 
 
 class SharedFsStore(ArtifactStore):
@@ -55,48 +67,94 @@ class SharedFsStore(ArtifactStore):
     @contextmanager
     def open_for_write(self, key: str) -> Iterator[BinaryIO]:
         self.check_root()
-        final = self.path_for(key)
-        final.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)  # mode 0600
+        *dirs, name = key.split("/")
+        dir_fd = self._make_dirs(dirs)
+        tmp_name = TEMP_PREFIX + secrets.token_hex(8)
         try:
-            with os.fdopen(fd, "wb") as sink:
-                yield sink
-                sink.flush()
-                os.fsync(sink.fileno())
-            Path(tmp_name).chmod(0o640)
-            Path(tmp_name).replace(final)
-        except BaseException as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFullError(
-                    f"no space left under handoff root {self.root} ({shutil.disk_usage(self.root).free} bytes free "
-                    f"after removing the partial file): nothing was stored at {final}; earlier artifacts are intact"
-                ) from None
-            raise
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
+            fd = os.open(tmp_name, _TEMP_FLAGS, 0o600, dir_fd=dir_fd)
+            try:
+                with os.fdopen(fd, "wb") as sink:
+                    yield sink
+                    sink.flush()
+                    os.fsync(sink.fileno())
+                    os.fchmod(sink.fileno(), FILE_MODE)
+                os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException as exc:
+                with suppress(FileNotFoundError):
+                    os.unlink(tmp_name, dir_fd=dir_fd)
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageFullError(
+                        f"no space left under handoff root {self.root} ({shutil.disk_usage(self.root).free} bytes "
+                        f"free after removing the partial file): nothing was stored at {self.path_for(key)}; "
+                        "earlier artifacts are intact"
+                    ) from None
+                raise
             os.fsync(dir_fd)  # make the rename itself durable
         finally:
             os.close(dir_fd)
+
+    def _make_dirs(self, dirs: Sequence[str]) -> int:
+        """A descriptor of directory ``root/dirs``, creating what is missing; each level is opened relative to its
+        parent without following a link, so a link anywhere on the way is refused, never written through."""
+        fd = self._open_dir(None, str(self.root), self.root)
+        try:
+            for depth, name in enumerate(dirs):
+                child = self._open_or_make_dir(fd, name, self.root.joinpath(*dirs[: depth + 1]))
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _open_or_make_dir(self, parent_fd: int, name: str, where: Path) -> int:
+        """Open directory ``name`` in ``parent_fd``; if missing, create it with mode 0750 whatever the umask."""
+        try:
+            return self._open_dir(parent_fd, name, where)
+        except FileNotFoundError:
+            pass
+        try:
+            os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
+        except FileExistsError:  # another save made it meanwhile: its maker set the mode
+            return self._open_dir(parent_fd, name, where)
+        fd = self._open_dir(parent_fd, name, where)
+        os.fchmod(fd, DIR_MODE)  # mkdir's mode is masked by the umask: 077 would shut the workers' group out
+        return fd
+
+    def _open_dir(self, parent_fd: int | None, name: str, where: Path) -> int:
+        """Open directory ``name`` in ``parent_fd`` (None: ``name`` is absolute) without following a link."""
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise TamperedArtifactError(
+                    f"{where} is a symbolic link or a file where the key needs a directory: refusing to save through "
+                    f"it, as it may lead outside the handoff root {self.root}"
+                ) from None
+            raise
 
     @contextmanager
     def open_verified(self, key: str, ref: ArtifactRef) -> Iterator[BinaryIO]:
         path = self.path_for(key)
         if not path.resolve().is_relative_to(self.root):
-            raise IntegrityError(f"artifact path {path} leads outside the handoff root {self.root}: refusing it")
+            raise ForeignLocationError(f"artifact path {path} leads outside the handoff root {self.root}: refusing it")
         try:
             # O_NOFOLLOW: a symlink planted at the key is refused, never followed out of the root.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: opening a FIFO planted there would otherwise wait for a writer forever.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"artifact not found at {path}: is the directory mounted on every worker? "
                 f"Every Airflow worker must see the same HANDOFF_ROOT ({self.root})"
             ) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TamperedArtifactError(f"{path} is a symbolic link, never followed: refusing it") from None
             raise ArtifactNotFoundError(f"cannot open artifact at {path}: {exc.strerror}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise IntegrityError(f"{path} is not a regular file, so it is no artifact of this store: refusing it")
+            raise TamperedArtifactError(f"{path} is not a regular file (a FIFO, a device...): no artifact, refusing it")
+        os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as source:
             # Hash and deserialise through the same open file: a later swap of the path cannot slip in.
             verify(source, ref, str(path))
