@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import posixpath
+import re
+import unicodedata
+from functools import partial
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
@@ -34,12 +38,53 @@ def test_hostile_run_ids_give_distinct_keys() -> None:
     assert len(keys) == len(HOSTILE_RUN_IDS)
 
 
-@given(st.text(min_size=1, max_size=300), st.text(min_size=1, max_size=300))
-def test_encoding_is_injective_and_safe(a: str, b: str) -> None:
-    ea, eb = encode_component(a), encode_component(b)
-    assert "/" not in ea and ea not in (".", "..") and not ea.startswith(".")
-    if a != b:
-        assert ea != eb
+# Characters an encoding could confuse, mixed into every generated value.
+CHARS = st.one_of(st.characters(codec="utf-8"), st.sampled_from("~%.-_Aa[]0é\u0301"))
+ESCAPED = st.sampled_from("é~% /€😀\x00")  # each encoded as one or more %XX escapes
+LOOK_ALIKES = ["~", "%7E", "%", "%25", ".", "%2E", "..", "A", "%41", "a", "/", "%2F", "é", "e\u0301", "[0]", "-"]
+TRANSFORMS = [str.upper, str.lower, str.swapcase, *(partial(unicodedata.normalize, f) for f in ("NFC", "NFD", "NFKC"))]
+DIGEST_MARK = 17  # "~" and 16 hex digits: a shortened segment keeps ``max_chars - 17`` characters of the encoding
+
+
+def texts(min_size: int = 2, max_size: int = 300) -> st.SearchStrategy[str]:
+    return st.text(CHARS, min_size=min_size, max_size=max_size)
+
+
+def seeds(max_chars: int) -> st.SearchStrategy[str]:
+    """A value to build near misses from: short, long enough to be shortened, or with an escape where the
+    shortening cuts (the cut-off escape is dropped, so only the digest tells such values apart)."""
+    cut = max_chars - DIGEST_MARK
+    at_the_cut = st.builds(
+        lambda n, c, tail: "r" * n + c + tail, st.integers(cut - 3, cut - 1), ESCAPED, texts(max_chars)
+    )
+    return st.one_of(texts(max_size=30), texts(min_size=110), at_the_cut)
+
+
+def near_misses(a: str, max_chars: int) -> st.SearchStrategy[list[str]]:
+    """Values one small step from ``a``, where a lossy encoding would give two of them the same segment."""
+    at = st.integers(0, len(a) - 1)
+    return st.one_of(
+        st.builds(lambda i, c: [a[:i] + c + a[i + 1 :], a[:i] + c + a[i:], a[:i] + a[i + 1 :]], at, CHARS),
+        at.map(lambda i: [a[:i] + s + a[i:] for s in LOOK_ALIKES]),  # "~" "%7E" "-", "A" "%41", "é" "e\u0301"
+        at.map(lambda i: [a[:i] + s + a[i + 1 :] for s in LOOK_ALIKES]),
+        ESCAPED.map(lambda c: [re.sub(r"[^A-Za-z0-9_.-]", c, a, count=1)]),  # another escape, maybe where cut
+        st.just([encode_component(a, max_chars), unquote(a)]),  # a spelled as its segment; "%41" read as "A"
+        st.just([transform(a) for transform in TRANSFORMS]),  # case, unicode normalisation
+        st.integers(0, 99).map(lambda n: [f"{a}[{n}]"]),  # the task segment of a mapped task
+        st.builds(lambda i, end: [a[:i] + end], at, texts(min_size=1, max_size=60)),  # same start, new end
+    )
+
+
+@given(max_chars=st.sampled_from([56, 120]), data=st.data())
+def test_encoding_is_injective_and_safe(max_chars: int, data: st.DataObject) -> None:
+    """Random pairs almost never come close to colliding: every value here is a near miss of the first."""
+    a = data.draw(seeds(max_chars), label="a")
+    families = data.draw(st.lists(near_misses(a, max_chars), min_size=5, max_size=20), label="near misses")
+    seen: dict[str, str] = {}
+    for value in {a}.union(*families):
+        encoded = encode_component(value, max_chars)
+        assert "/" not in encoded and not encoded.startswith(".") and len(encoded) <= max_chars
+        assert seen.setdefault(encoded, value) == value, f"two values give {encoded!r}"
 
 
 def test_tries_and_map_indexes_get_their_own_keys() -> None:
