@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 
 from {{ cookiecutter.package_name }}.handoff import (
     ArtifactNotFoundError,
@@ -18,11 +19,13 @@ from {{ cookiecutter.package_name }}.handoff import (
     RunScope,
     SignatureError,
     TamperedArtifactError,
+    UntrustedTypesError,
     default_store,
     load_model,
     save_model,
 )
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from {{ cookiecutter.package_name }}.ml.data import load_splits
 
 from tests.conftest import PROJECT
 from tests.handoff.forgery import resigned
@@ -84,6 +87,23 @@ def test_loading_outside_a_task_does_not_import_airflow() -> None:
 
 
 {% endif -%}
+def test_a_model_skops_does_not_trust_is_refused_when_saved_and_loads_once_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tree ensemble holds sklearn.tree._tree.Tree, which skops does not trust by default: say so at save time,
+    store nothing, and load it once the type is listed."""
+    monkeypatch.setenv("HANDOFF_FORMAT", "skops")
+    splits = load_splits(3)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(splits.x_train, splits.y_train)
+    rows = splits.x_batch
+    with pytest.raises(UntrustedTypesError, match=r"HANDOFF_SKOPS_TRUSTED=sklearn\.tree\._tree\.Tree"):
+        save_model(forest, scope=SCOPE)
+    with pytest.raises(ArtifactNotFoundError):  # nothing was stored
+        load_model(reference_to_unsaved("model"))
+    monkeypatch.setenv("HANDOFF_SKOPS_TRUSTED", "sklearn.tree._tree.Tree")
+    np.testing.assert_array_equal(load_model(save_model(forest, scope=SCOPE)).predict(rows), forest.predict(rows))
+
+
 def test_json_round_trip() -> None:
     params = {"c": 0.5, "features": ["a", "b"], "nested": {"ok": True}}
     assert load_model(save_model(params, "params", fmt="json", scope=SCOPE)) == params

@@ -45,21 +45,28 @@ class SkopsFormat:
         self.extra_trusted = extra_trusted
 
     def dump(self, obj: Any, sink: BinaryIO) -> None:
+        """Refuse, before a byte is stored, a model the loader would refuse: its types are known only once
+        serialised, so the bytes are held in memory (as skops' own loading does too)."""
         import skops.io
 
-        skops.io.dump(obj, sink)
+        data = skops.io.dumps(obj)
+        self.refuse_untrusted(skops.io.get_untrusted_types(data=data), "the model holds")
+        sink.write(data)
 
     def load(self, source: BinaryIO) -> Any:
         import skops.io
 
         data = source.read()
-        untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in self.extra_trusted]
+        self.refuse_untrusted(skops.io.get_untrusted_types(data=data), "the skops artifact holds")
+        return skops.io.loads(data, trusted=list(self.extra_trusted) or None)
+
+    def refuse_untrusted(self, found: list[str], what: str) -> None:
+        untrusted = [name for name in found if name not in self.extra_trusted]
         if untrusted:
             raise UntrustedTypesError(
-                f"skops artifact contains types that are not trusted: {untrusted}; "
-                "if you trust them, list them in HANDOFF_SKOPS_TRUSTED (comma-separated)"
+                f"{what} types skops does not trust: {untrusted}. If you trust them, set "
+                f"HANDOFF_SKOPS_TRUSTED={','.join(untrusted)} on every Airflow component (comma-separated)"
             )
-        return skops.io.loads(data, trusted=list(self.extra_trusted) or None)
 
 
 class JsonFormat:
