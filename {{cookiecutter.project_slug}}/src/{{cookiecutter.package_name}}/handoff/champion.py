@@ -21,7 +21,7 @@ from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exporte
 from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
 from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, SignatureError
 from .reference import ArtifactRef
-from .settings import HandoffSettings
+from .signing import configured_signing_keys
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Promotion:
         if isinstance(timestamp, str):
             timestamp = datetime.fromisoformat(timestamp)
         reference = ArtifactRef.from_dict(extra["reference"])
-        reference.check_signature(HandoffSettings.from_env().signing_keys if signing_keys is None else signing_keys)
+        reference.check_signature(configured_signing_keys() if signing_keys is None else signing_keys)
         return cls(
             reference,
             float(accuracy),

@@ -76,21 +76,21 @@ def canonical_json(fields: Mapping[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
+def require_keys(keys: tuple[bytes, ...], consequence: str) -> None:
+    """Fail closed without a key, saying what cannot be done and how to make one."""
+    if not keys:
+        raise MisconfiguredError(f"{SIGNING_KEY_VARIABLE} is not set, so {consequence}: {HOW_TO_MAKE_A_KEY}")
+
+
 def signature_for(fields: Mapping[str, Any], keys: tuple[bytes, ...]) -> str:
     """The hex HMAC-SHA256 of ``fields`` with the first key; no key means nothing can be signed."""
-    if not keys:
-        raise MisconfiguredError(
-            f"{SIGNING_KEY_VARIABLE} is not set, so no reference can be signed: {HOW_TO_MAKE_A_KEY}"
-        )
+    require_keys(keys, "no reference can be signed")
     return hmac.new(keys[0], canonical_json(fields), hashlib.sha256).hexdigest()
 
 
 def check_signature(fields: Mapping[str, Any], signature: str | None, keys: tuple[bytes, ...], what: str) -> None:
     """Refuse ``fields`` unless ``signature`` is the HMAC of one of ``keys``; no key means nothing is accepted."""
-    if not keys:
-        raise MisconfiguredError(
-            f"{SIGNING_KEY_VARIABLE} is not set, so {what} cannot be checked and is refused: {HOW_TO_MAKE_A_KEY}"
-        )
+    require_keys(keys, f"{what} cannot be checked and is refused")
     if signature is None:
         raise SignatureError(f"{what} is not signed: only a task of this deployment makes references; refusing it")
     message = canonical_json(fields)

@@ -30,7 +30,7 @@ from .formats import get_format
 from .keys import MAX_COMPONENT_CHARS, RunScope, artifact_key, decode_segment, is_safe_key, key_prefix
 from .reference import ArtifactRef
 from .settings import HandoffSettings
-from .signing import signature_for
+from .signing import require_keys
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +221,7 @@ class ArtifactStore(ABC):
 
     def check_can_sign(self, fmt: str) -> None:
         """Before anything is written: a reference this store makes must be one its loaders accept."""
-        if not self.settings.signing_keys:
-            signature_for({}, ())  # raises the error that says how to make a key
+        require_keys(self.settings.signing_keys, "no reference can be signed")
         if fmt not in self.settings.allowed_formats:
             raise MisconfiguredError(
                 f"format {fmt!r} is not in HANDOFF_ALLOWED_FORMATS ({', '.join(self.settings.allowed_formats)}), "
