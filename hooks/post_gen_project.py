@@ -1,10 +1,12 @@
-"""Remove what the chosen storage backend does not need, pick its lock file, and print the next steps."""
+"""Remove what the chosen storage backend does not need, pick its lock file, and print the next steps.
+
+Nothing else: the render must be the project alone, since cruft renders the template again to compare and update
+(no `git init` here: a repository's index in the render breaks `cruft diff` and `cruft update`)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,8 +41,10 @@ BACKEND_FILES = {
         "benchmarks/variables.py",
     ],
 }
-# Keys cookiecutter adds to the saved answers that describe this machine, not the project.
-MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout")
+# Keys cookiecutter adds to the saved answers that describe how and where it ran, not the project. cruft keeps the
+# template and its commit in .cruft.json; here they would make a project baked with cookiecutter differ from the
+# same project baked with cruft, and `cruft update` would stumble on the difference.
+MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout", "_template", "_commit")
 # Files that only some backends use.
 NOT_FOR = {
     # Variables can only be reached from inside a task: the store and its retention are tested through DAG runs.
@@ -59,30 +63,6 @@ def remove(path: str) -> None:
         target.unlink(missing_ok=True)
 
 
-def init_git_repository() -> None:
-    """Make the project a git repository with its files added: pre-commit (`make lint`) works on a repository's files.
-
-    A convenience, not part of the project: when git is missing or fails, the project is kept and the user told.
-    """
-    if shutil.which("git") is None:
-        warn_no_repository("git is not on PATH")
-        return
-    for command in (["git", "init", "-q"], ["git", "add", "-A"]):
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
-            warn_no_repository(f"`{' '.join(command)}` failed: {lines[-1]}")
-            return
-
-
-def warn_no_repository(problem: str) -> None:
-    print(
-        f"warning: {problem}. The project was created, but is not a git repository with its files added; "
-        "`make lint` needs one: run `git init && git add -A` in it.",
-        file=sys.stderr,
-    )
-
-
 def main() -> int:
     for backend, files in BACKEND_FILES.items():
         if backend != BACKEND:
@@ -96,16 +76,14 @@ def main() -> int:
     Path(f"requirements/{BACKEND}.lock").replace("requirements.lock")
     remove("requirements")
 
-    if not Path(".git").exists():
-        init_git_repository()
-
     print(
         f"\nCreated {{ cookiecutter.project_slug }} (storage backend: {BACKEND}). Next steps:\n"
         "  cd {{ cookiecutter.project_slug }}\n"
-        "  make setup   # virtualenv with pinned dependencies, Airflow initialised\n"
-        "  make test    # the project's tests\n"
-        "  make run     # train, evaluate and score once, end to end\n"
-        "  git commit -m 'Initial commit'\n"
+        "  git init -q && git add -A && git commit -qm 'Initial commit'   # cruft update and make lint need it\n"
+        "  make setup   # virtualenv with pinned dependencies, Airflow initialised (about 1 minute)\n"
+        "  make run     # train, evaluate, promote and score once through a real scheduler (about 30 s)\n"
+        "  make stack   # Airflow's UI and REST API on http://localhost:8080\n"
+        "  make test    # the project's tests (about 5 minutes)\n"
     )
     return 0
 

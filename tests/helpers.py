@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +16,53 @@ BACKENDS = ("shared_fs", "s3", "variables")
 BIN = Path(sys.executable).parent
 
 Bake = Callable[..., Path]
+# Commits made by the tests, in repositories they create: no user configuration needed.
+GIT_IDENTITY = ("-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid")
 
 
 def project_files(project: Path) -> set[str]:
-    """Every file of a baked project as a relative POSIX path, ignoring the `.git/` that the post-gen hook creates."""
-    return {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(project).parts
-    }
+    """Every file of a freshly baked project as a relative POSIX path."""
+    return {path.relative_to(project).as_posix() for path in project.rglob("*") if path.is_file()}
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; fail the test with git's message if it fails; return its output."""
+    result = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=repo, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"`git {' '.join(args)}` in {repo} failed:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+
+
+def template_repository(destination: Path) -> Path:
+    """This template as it stands, committed or not, in a repository of its own: cruft clones the template it
+    bakes, and a test can commit template changes there without touching this one."""
+    listed = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out, as in the next commit
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    git(destination, "init", "-q")
+    commit_all(destination, "The template under test")
+    return destination
+
+
+def cruft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the cruft CLI as a user would; the caller checks the result."""
+    return subprocess.run([str(BIN / "cruft"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def cruft_create(template: Path, output_dir: Path, config: Path | None = None, **answers: str) -> Path:
+    """Bake ``template`` with ``cruft create``, as the README recommends; return the project folder."""
+    command = ["create", "--no-input", "--output-dir", str(output_dir)]
+    if config is not None:
+        command += ["--config-file", str(config)]
+    if answers:
+        command += ["--extra-context", json.dumps(answers)]
+    result = cruft(output_dir.parent, *command, str(template))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output_dir / "model-pipeline"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -12,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import BACKENDS, BIN, REPO_ROOT, Bake, project_files
+from .helpers import (
+    BACKENDS,
+    BIN,
+    REPO_ROOT,
+    Bake,
+    commit_all,
+    cruft,
+    cruft_create,
+    git,
+    project_files,
+    template_repository,
+)
 
 # Bake with a non-default name so the derived slug and package name are exercised too.
 PROJECT_NAME = "Churn Model"
@@ -101,7 +111,7 @@ JINJA_LEFTOVERS = ("{{ cookiecutter.", "{{cookiecutter.", "{%")
 
 
 def text_files(project: Path) -> dict[str, str]:
-    """Relative path -> content of every text file of a baked project (outside `.git/`)."""
+    """Relative path -> content of every text file of a freshly baked project."""
     texts = {}
     for rel in sorted(project_files(project)):
         try:
@@ -192,11 +202,11 @@ def test_baking_time(cookies) -> None:
 
 
 def run_cookiecutter(
-    output_dir: Path, config: Path, *answers: str, env: dict[str, str] | None = None
+    output_dir: Path, config: Path, *answers: str, template: Path = REPO_ROOT
 ) -> subprocess.CompletedProcess[str]:
-    """Run the cookiecutter CLI on the template, as a user would from the repository root."""
+    """Run the cookiecutter CLI on the template, as a user would from the template's folder."""
     command = [str(BIN / "cookiecutter"), "--no-input", "--config-file", str(config), "-o", str(output_dir), "."]
-    return subprocess.run([*command, *answers], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run([*command, *answers], cwd=template, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -220,27 +230,6 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, cookiecutter_config: Path
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("breakage", ["no git on PATH", "git fails"])
-def test_the_project_is_kept_when_git_is_missing_or_fails(
-    tmp_path: Path, cookiecutter_config: Path, breakage: str
-) -> None:
-    """Making the project a git repository is a convenience: without it the bake stays, and stderr says what to do."""
-    if breakage == "no git on PATH":
-        env = {**os.environ, "PATH": str(BIN)}
-        problem = "git is not on PATH"
-    else:  # a real git, failing on a broken global configuration
-        broken = tmp_path / "gitconfig"
-        broken.write_text("[broken\n")
-        env = {**os.environ, "GIT_CONFIG_GLOBAL": str(broken)}
-        problem = f"`git init -q` failed: fatal: bad config line 1 in file {broken}"
-    result = run_cookiecutter(tmp_path / "out", cookiecutter_config, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"warning: {problem}. The project was created" in result.stderr
-    project = tmp_path / "out" / "model-pipeline"
-    assert (project / "pyproject.toml").is_file()
-    assert not (project / ".git").exists()
-
-
 def test_unknown_backend_is_refused(tmp_path: Path, cookiecutter_config: Path) -> None:
     """Choices are checked by cookiecutter itself, before any hook: its message (last line) names field and choices."""
     result = run_cookiecutter(tmp_path, cookiecutter_config, "storage_backend=ftp")
@@ -251,15 +240,45 @@ def test_unknown_backend_is_refused(tmp_path: Path, cookiecutter_config: Path) -
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cruft_create(tmp_path: Path, cookiecutter_config: Path) -> None:
-    """cruft clones the template repository, so it bakes the last commit: uncommitted changes are not seen."""
-    command = [str(BIN / "cruft"), "create", "--no-input", "--output-dir", str(tmp_path)]
-    command += ["--config-file", str(cookiecutter_config), str(REPO_ROOT)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_cruft_update_brings_template_changes(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """The README's way: `cruft create`, commit, and later `cruft update` applies what the template changed.
 
-    cruft = json.loads((tmp_path / "model-pipeline" / ".cruft.json").read_text())
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    assert cruft["template"] == str(REPO_ROOT)
-    assert cruft["commit"] == head.stdout.strip()
-    assert cruft["context"]["cookiecutter"]["storage_backend"] == "shared_fs"
+    The render must hold nothing but the project (no `.git/`: cruft compares renders, and a repository's index
+    makes a binary diff that `cruft update` cannot apply)."""
+    template = template_repository(tmp_path / "template")
+    project = cruft_create(template, tmp_path / "out", cookiecutter_config, storage_backend="s3")
+    assert not (project / ".git").exists()
+    cruft_json = json.loads((project / ".cruft.json").read_text())
+    assert cruft_json["commit"] == git(template, "rev-parse", "HEAD").strip()
+    assert cruft_json["context"]["cookiecutter"]["storage_backend"] == "s3"
+    for check in (("check",), ("diff", "--exit-code")):
+        untouched = cruft(project, *check)
+        assert untouched.returncode == 0 and "diff --git" not in untouched.stdout, untouched.stdout + untouched.stderr
+
+    git(project, "init", "-q")
+    commit_all(project, "Initial commit")
+    readme = template / "{{cookiecutter.project_slug}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nA paragraph the template added after the bake.\n")
+    commit_all(template, "README: one more paragraph")
+    assert cruft(project, "check").returncode != 0, "cruft check must see the newer template commit"
+
+    update = cruft(project, "update", "-y")
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert "A paragraph the template added after the bake." in (project / "README.md").read_text()
+    assert not list(project.rglob("*.rej")), "the update left rejected hunks"
+    assert cruft(project, "check").returncode == 0
+
+
+def test_cruft_link_adopts_a_project_made_with_cookiecutter(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """The README's `cruft link` for a project made with plain cookiecutter: afterwards cruft sees no difference."""
+    template = template_repository(tmp_path / "template")
+    result = run_cookiecutter(tmp_path / "out", cookiecutter_config, "storage_backend=variables", template=template)
+    assert result.returncode == 0, result.stdout + result.stderr
+    project = tmp_path / "out" / "model-pipeline"
+    answers = (project / ".cookiecutter.json").read_text()
+    link = cruft(
+        project, "link", "-y", "--config-file", str(cookiecutter_config), "--extra-context", answers, str(template)
+    )
+    assert link.returncode == 0, link.stdout + link.stderr
+    diff = cruft(project, "diff", "--exit-code")
+    assert diff.returncode == 0 and "diff --git" not in diff.stdout, diff.stdout + diff.stderr

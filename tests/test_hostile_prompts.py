@@ -210,7 +210,7 @@ def bake_cli(output_dir: Path, config: Path, answers: dict[str, str]) -> subproc
 
 def assert_baked(project: Path, answers: dict[str, str]) -> None:
     """The project's Python compiles and passes ruff (check and format) as configured; its TOML and JSON parse."""
-    files = [path for path in project.rglob("*") if path.is_file() and ".git" not in path.relative_to(project).parts]
+    files = [path for path in project.rglob("*") if path.is_file()]
     for path in files:
         if path.suffix == ".py":
             compile(path.read_text(encoding="utf-8"), str(path), "exec")
