@@ -60,7 +60,17 @@ COMMON_FILES = {
     f"src/{PKG}/ml/model.py",
     *(
         f"src/{PKG}/handoff/{name}.py"
-        for name in ("__init__", "__main__", "champion", "errors", "formats", "keys", "reference", "settings")
+        for name in (
+            "__init__",
+            "__main__",
+            "champion",
+            "errors",
+            "fail_fast",
+            "formats",
+            "keys",
+            "reference",
+            "settings",
+        )
     ),
     f"src/{PKG}/handoff/signing.py",
     f"src/{PKG}/handoff/store.py",

@@ -47,7 +47,8 @@ CONCURRENT_RUNS = {
 PLAIN_RUN = "plain-run"  # the one whose logs the API can serve (its id fits in a URL path)
 # Test-only DAGs (tests/e2e/dags), triggered together with the main DAG's runs.
 KILLED = "handoff_killed_producer"
-OTHER_DAGS = ("handoff_retries", "handoff_foreign_reference", KILLED)
+NO_RETRY = "handoff_no_retry"  # its run fails: two of its tasks must
+OTHER_DAGS = ("handoff_retries", "handoff_foreign_reference", KILLED, NO_RETRY)
 
 pytestmark = pytest.mark.usefixtures("stack_storage")
 
@@ -67,7 +68,7 @@ def finished_runs(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, str]
     kill_mid_save(local_api, local_db, KILLED, run_ids[KILLED])
     assert local_api.wait_for_runs(MAIN, list(CONCURRENT_RUNS)) == dict.fromkeys(CONCURRENT_RUNS, "success")
     for dag_id, run_id in run_ids.items():
-        assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "success"}
+        assert local_api.wait_for_runs(dag_id, [run_id]) == {run_id: "failed" if dag_id == NO_RETRY else "success"}
     return run_ids
 
 
@@ -148,6 +149,17 @@ def test_retried_tasks_hand_over_the_successful_try(
     consumed = local_db.xcom(dag_id, run_id, "consume")
     assert consumed["model_sha256"] == model_ref["sha256"]
     assert consumed["predictions"] == [p["prediction"] for p in expected_predictions(seed=3, c=0.5)]
+
+
+def test_errors_a_retry_cannot_fix_fail_the_first_try(finished_runs: dict[str, str], local_db: MetadataDb) -> None:
+    """The DAG allows two retries: an unknown format and a malformed reference use none; a storage error, one."""
+    task_instances = local_db.task_instances(NO_RETRY, finished_runs[NO_RETRY])
+    tries = {task_id: (ti["state"], ti["try_number"]) for task_id, ti in task_instances.items()}
+    assert tries == {
+        "save_in_an_unknown_format": ("failed", 1),
+        "load_a_reference_that_is_not_one": ("failed", 1),
+        "storage_fails_once": ("success", 2),
+    }
 
 
 def test_a_task_refuses_another_runs_reference(

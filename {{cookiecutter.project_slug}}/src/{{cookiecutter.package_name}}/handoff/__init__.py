@@ -7,6 +7,11 @@ Inside a task::
     save_artifact(predictions, "predictions")  # results that are not models: JSON by default
 
 Outside Airflow (tests, notebooks, the benchmark) pass ``scope=RunScope(...)``.
+
+In a task, an error that trying again cannot fix (a refused or altered reference, a missing artifact, a bad
+setting) fails the task at once, as Airflow's ``AirflowFailException`` with the handoff error as its cause; the
+others (storage unreachable, full) leave the task to Airflow's retries. Outside a task the handoff errors are
+raised as they are; ``default_store()`` raises them as they are everywhere.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .errors import (
     TamperedArtifactError,
     UntrustedTypesError,
 )
+from .fail_fast import fail_fast_in_task
 from .keys import RunScope
 from .reference import ArtifactRef
 {%- if cookiecutter.storage_backend == "shared_fs" %}
@@ -69,16 +75,19 @@ def default_store() -> Store:
 
 def save_model(obj: Any, name: str = "model", *, fmt: str | None = None, scope: RunScope | None = None) -> dict:
     """Save ``obj`` under this run and task try; return the reference to pass on (via XCom)."""
-    return default_store().save(obj, name, fmt=fmt, scope=scope)
+    with fail_fast_in_task():
+        return default_store().save(obj, name, fmt=fmt, scope=scope)
 
 
 def save_artifact(obj: Any, name: str, *, fmt: str = "json", scope: RunScope | None = None) -> dict:
     """Save a result that is not a model (predictions, metrics, parameters) as ``name``: JSON unless ``fmt`` says
     otherwise, so any tool can read it; ``load_model`` loads it back like any reference."""
-    return default_store().save(obj, name, fmt=fmt, scope=scope)
+    with fail_fast_in_task():
+        return default_store().save(obj, name, fmt=fmt, scope=scope)
 
 
 def load_model(reference: dict | ArtifactRef, *, allow_other_run: bool = False) -> Any:
     """Load what ``reference`` names (a model or any other artifact), after checking its signature, format and
     location, then the stored size and SHA-256 (and, in a task, that this run saved it)."""
-    return default_store().load(reference, allow_other_run=allow_other_run)
+    with fail_fast_in_task():
+        return default_store().load(reference, allow_other_run=allow_other_run)

@@ -20,6 +20,7 @@ from typing import Any
 from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exported for the library's users
 from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
 from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, SignatureError
+from .fail_fast import fail_fast_in_task
 from .reference import ArtifactRef
 from .signing import configured_signing_keys
 
@@ -158,11 +159,13 @@ def check_provenance(promotion: Promotion, recorded_reference: Any) -> ArtifactR
 
 
 def load_promoted(promotion: Promotion, ti: Any) -> Any:
-    """In a task (``ti``: its task instance), load the promoted model: provenance first, then size and SHA-256."""
+    """In a task (``ti``: its task instance), load the promoted model: provenance first, then size and SHA-256.
+    A champion that fails either check fails the task at once: a retry would find the same."""
     from . import default_store
 
-    claimed = promotion.reference
-    recorded = ti.xcom_pull(dag_id=claimed.dag_id, run_id=claimed.run_id, task_ids=claimed.task_id)
-    ref = check_provenance(promotion, recorded)
-    log.info("champion: %s", promotion.describe())
-    return default_store().load(ref, allow_other_run=True)
+    with fail_fast_in_task():
+        claimed = promotion.reference
+        recorded = ti.xcom_pull(dag_id=claimed.dag_id, run_id=claimed.run_id, task_ids=claimed.task_id)
+        ref = check_provenance(promotion, recorded)
+        log.info("champion: %s", promotion.describe())
+        return default_store().load(ref, allow_other_run=True)
