@@ -94,6 +94,7 @@ def train_and_score() -> None:
     ) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from {{ cookiecutter.package_name }}.handoff import ArtifactNotFoundError
         from {{ cookiecutter.package_name }}.handoff.champion import (
             load_promoted,
             newest_promotion,
@@ -103,16 +104,24 @@ def train_and_score() -> None:
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 
+        # First: a missing upstream result (`airflow tasks test` in a new DAG run) fails here, with a clear message.
+        extra = promotion_extra(model_ref, holdout_accuracy)
         champion = newest_promotion(context["inlet_events"][CHAMPION].ascending(False).limit(1))
         champion_accuracy = None
         if champion is not None and params["promote"] == "if_better":
-            splits = load_splits(params["seed"])
-            champion_accuracy = accuracy(load_promoted(champion, context["ti"]), splits.x_holdout, splits.y_holdout)
+            # A champion whose model is gone can score nothing: this model, which passed the gate, replaces it.
+            try:
+                champion_model = load_promoted(champion, context["ti"])
+            except ArtifactNotFoundError as gone:
+                log.warning("the champion's model is no longer stored, so it is not compared: %s", gone)
+            else:
+                splits = load_splits(params["seed"])
+                champion_accuracy = accuracy(champion_model, splits.x_holdout, splits.y_holdout)
         reason = reason_not_to_promote(params["promote"], holdout_accuracy, champion_accuracy)
         if reason:  # skipped: no event, the champion stays
             log.info("not promoted: %s", reason)
             raise AirflowSkipException(f"not promoted: {reason}")
-        context["outlet_events"][CHAMPION].extra = promotion_extra(model_ref, holdout_accuracy)
+        context["outlet_events"][CHAMPION].extra = extra
         log.info(
             "promoted %s (sha256 %s, holdout accuracy %.4f)", model_ref["uri"], model_ref["sha256"], holdout_accuracy
         )

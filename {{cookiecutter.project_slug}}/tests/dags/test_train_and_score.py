@@ -94,3 +94,33 @@ def test_quality_gate_fails_the_run(dag: Any) -> None:
     run_prefix = variable_key(xcom_value(dag_run, "train_model")["uri"]).rsplit("/", 3)[0]
     assert [key for key in handoff_variables() if key.startswith(run_prefix + "/")] == [], "a failed run's too"
 {%- endif %}
+
+
+def test_a_champion_whose_model_is_gone_is_replaced(dag: Any) -> None:
+    """A champion that cannot be loaded (deleted by hand, or held by the local S3 server, which forgets its objects
+    when it stops) can be neither compared nor scored with: the next model that passes the gate replaces it, even
+    one that would only tie with it."""
+    conf = {"seed": 7, "c": 1.0, "min_accuracy": 0.9}  # all given: dag.test() keeps an earlier test's conf as params
+    first = dag.test(run_conf={**conf, "promote": "always"})
+    assert first.state == "success"
+    delete_stored(xcom_value(first, "train_model"))
+    second = dag.test(run_conf={**conf, "promote": "if_better"})  # the same model: a tie would keep a champion
+    assert second.state == "success"
+    assert {ti.task_id: ti.state for ti in second.get_task_instances()}["promote_model"] == "success"
+
+
+def delete_stored(reference: dict[str, Any]) -> None:
+    """Delete an artifact from storage, as an operator would, behind the handoff's back."""
+{%- if cookiecutter.storage_backend == "variables" %}
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        assert session.execute(delete(Variable).where(Variable.key == variable_key(reference["uri"]))).rowcount == 1
+{%- else %}
+    from {{ cookiecutter.package_name }}.handoff import default_store
+
+    store = default_store()
+    assert store.delete([store.key_from_uri(reference["uri"])]) == ()
+{%- endif %}
