@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
     catchup=False,
     default_args=DEFAULT_ARGS,
     tags=["ml", "handoff", "{{ cookiecutter.storage_backend }}"],
-    params={"seed": Param(42, type="integer", description="Seed of the batch to score")},
+    params={"seed": Param(42, type="integer", minimum=0, maximum=2**32 - 1, description="Seed of the batch to score")},
     doc_md=__doc__,
 )
 def score_champion() -> None:

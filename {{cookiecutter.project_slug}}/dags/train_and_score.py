@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
     default_args=DEFAULT_ARGS,
     tags=["ml", "handoff", "{{ cookiecutter.storage_backend }}"],
     params={
-        "seed": Param(42, type="integer", description="Seed for the data split and the model"),
+        "seed": Param(
+            42, type="integer", minimum=0, maximum=2**32 - 1, description="Seed for the data split and the model"
+        ),
         "c": Param(1.0, type="number", exclusiveMinimum=0, description="Inverse regularisation strength"),
         "min_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Quality gate on the holdout"),
         "promote": Param(
