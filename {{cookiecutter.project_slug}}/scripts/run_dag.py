@@ -1,12 +1,13 @@
 """Run a DAG of this project once through a real scheduler and report where the model went and how it scored.
 
 For the main DAG, also waits for the `score_champion` run its promotion triggered, and prints the champion it
-scored with.
+scored with. When a run fails, prints why: each failed task's exception and the file its log is in.
 
 Every task runs in its own process (LocalExecutor), so the model can only reach the next task through
 storage. Uses the stack of `make stack` when it is running; otherwise starts a short-lived one (api-server,
 scheduler, dag-processor, and a local S3 server for s3 without a configured connection) and stops it afterwards.
-Usage: python -m scripts.run_dag [DAG_ID] [--conf JSON]. Exits non-zero if the run fails.
+Checks the handoff settings before anything starts; a bad one, a bad --conf or a request that Airflow refuses
+is reported on one line. Usage: python -m scripts.run_dag [DAG_ID] [--conf JSON]. Exits non-zero if the run fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
     newest_promotion,
 )
 
-from scripts.stack import Stack, StackError, running_stack, stack_from_env, storage_description
+from scripts.stack import (
+    Stack,
+    StackError,
+    check_settings,
+    running_stack,
+    stack_from_env,
+    storage_description,
+)
 
 UNNEEDED = ("triggerer",)  # the DAG defers nothing
 MAIN, CONSUMER = "train_and_score", "score_champion"
@@ -47,9 +55,21 @@ def airflow(stack: Stack) -> Iterator[AirflowApi]:
         yield AirflowApi(stack.url, *admin_login(stack.home))
 
 
+def run_conf(text: str) -> dict:
+    """The --conf argument, a JSON object; ValueError says what is wrong with it."""
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--conf is not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(conf, dict):
+        raise ValueError(f"--conf must be a JSON object (param names and values), not {text!r}")
+    return conf
+
+
 def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
     print(f"\nrun {run_id}: {state}")
-    for task_id, ti in api.task_instances(dag_id, run_id).items():
+    task_instances = api.task_instances(dag_id, run_id)
+    for task_id, ti in task_instances.items():
         print(f"  {task_id:<22} {ti['state']:<10} try {ti['try_number']}  pid {ti['pid']}")
     model_ref = api.xcom(dag_id, run_id, "train_model")
     accuracy = api.xcom(dag_id, run_id, "evaluate_model")
@@ -61,6 +81,36 @@ def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
         print(f"accuracy:    {accuracy:.4f} on the held-out split")
     if scored:
         print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
+    if state != "success":
+        explain_failure(api, dag_id, run_id, task_instances)
+
+
+def explain_failure(api: AirflowApi, dag_id: str, run_id: str, task_instances: dict[str, dict]) -> None:
+    """Why the run failed: each failed task's exception and log file, then the tasks that did not run because of it."""
+    failed = [task_id for task_id, ti in task_instances.items() if ti["state"] == "failed"]
+    upstream_failed = [task_id for task_id, ti in task_instances.items() if ti["state"] == "upstream_failed"]
+    print("\nwhy it failed:")
+    for task_id in failed:
+        try_number = task_instances[task_id]["try_number"]
+        print(f"  {task_id} (try {try_number}):")
+        for line in failure_lines(api, dag_id, run_id, task_id, try_number):
+            print("    " + line.replace("\n", "\n      "))
+    if upstream_failed:
+        print(f"  not run, as a task they need failed (upstream_failed): {', '.join(upstream_failed)}")
+    if not failed:
+        print("  no task failed: the run itself was failed (by its dagrun_timeout, or by hand)")
+
+
+def failure_lines(api: AirflowApi, dag_id: str, run_id: str, task_id: str, try_number: int) -> list[str]:
+    """The exception that failed the task's last try, and where Airflow keeps that try's log."""
+    if try_number < 1:
+        return ["it never started, so it has no log"]
+    try:
+        log = api.task_log(dag_id, run_id, task_id, try_number)
+    except ApiError as exc:
+        return [f"its log cannot be read: {exc}"]
+    why = log.failure() or ["its log records no error (was its process killed?)"]
+    return [*why, *(f"log: {source}" for source in log.sources)]
 
 
 def wait_for_promotion_scoring(api: AirflowApi, run_id: str, timeout: float = 300) -> str:
@@ -81,6 +131,8 @@ def wait_for_promotion_scoring(api: AirflowApi, run_id: str, timeout: float = 30
         print(f"champion:    run {scored['champion_run_id']}, sha256 {scored['model_sha256']}")
         print(f"             holdout accuracy {scored['holdout_accuracy']:.4f}")
         print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
+    if state != "success":
+        explain_failure(api, CONSUMER, consumer_run, api.task_instances(CONSUMER, consumer_run))
     return state
 
 
@@ -90,11 +142,18 @@ def main() -> int:
     parser.add_argument("--conf", default="{}", help="run conf as JSON, e.g. '{\"seed\": 7}'")
     args = parser.parse_args()
     try:
-        with airflow(stack_from_env()) as api:
+        conf = run_conf(args.conf)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        stack = stack_from_env()
+        check_settings(stack)  # before any process starts: the tasks, and this script, read them
+        with airflow(stack) as api:
             api.wait_for_dag(args.dag_id)
             if args.dag_id == MAIN:
                 api.wait_for_dag(CONSUMER)  # unpaused before the promotion, which triggers it
-            run_id = api.trigger(args.dag_id, conf=json.loads(args.conf))
+            run_id = api.trigger(args.dag_id, conf=conf)
             print(f"triggered {run_id}; waiting for it to finish")
             state = api.wait_for_runs(args.dag_id, [run_id])[run_id]
             report(api, args.dag_id, run_id, state)

@@ -4,7 +4,8 @@ Each component runs as its own process (LocalExecutor: every task in a process o
 and pid files in one folder. Every process of a stack, down to the task processes, carries the stack's
 id in its environment, so `stop` finds and stops all of them and nothing is left behind.
 
-Used by `make stack` / `make stack-down`, by `make run` (a short-lived stack) and by the tests.
+Used by `make stack` / `make stack-down`, by `make run` (a short-lived stack) and by the tests. `up` checks the
+handoff settings first: a bad one is reported on one line and nothing starts.
 Usage: python -m scripts.stack up|down|status
 """
 
@@ -27,6 +28,8 @@ from pathlib import Path
 import httpx
 
 from {{ cookiecutter.package_name }}.airflow_api import admin_login
+from {{ cookiecutter.package_name }}.handoff.errors import MisconfiguredError
+from {{ cookiecutter.package_name }}.handoff.settings import check_handoff_settings
 from {{ cookiecutter.package_name }}.handoff.signing import (
     SIGNING_KEY_VARIABLE,
     ensure_local_signing_key,
@@ -131,8 +134,7 @@ class Stack:
         for port in self.ports():
             ensure_free(port)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        if not os.environ.get(SIGNING_KEY_VARIABLE):  # the components then read the key file in their home
-            ensure_local_signing_key(self.home)
+        self.ensure_signing_key()
         stack_id = secrets.token_hex(8)
         env = self.environment(stack_id)
         pids = {}
@@ -157,6 +159,11 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def ensure_signing_key(self) -> None:
+        """Without HANDOFF_SIGNING_KEY the components read the key file in their home: make one if it is missing."""
+        if not os.environ.get(SIGNING_KEY_VARIABLE):
+            ensure_local_signing_key(self.home)
 
     def ports(self) -> list[int]:
         ports = [*self.extra_ports]
@@ -283,6 +290,16 @@ def running_stack(stack: Stack, timeout: float = 240) -> Iterator[Stack]:
         stack.stop()
 
 
+def check_settings(stack: Stack) -> None:
+    """Before any process of ``stack`` starts: every handoff setting its tasks will read (this environment's),
+    with the signing key file made first as ``start`` makes it; a bad setting is a StackError naming it."""
+    stack.ensure_signing_key()
+    try:
+        check_handoff_settings()
+    except MisconfiguredError as exc:
+        raise StackError(str(exc)) from None
+
+
 def stack_from_env() -> Stack:
     """The project's stack, configured by the make variables (see `make help`)."""
     stack = Stack(
@@ -342,6 +359,7 @@ def main() -> int:
             if stack.running():
                 print(f"the stack is already running: {stack.url} (make stack-down stops it)")
                 return 0
+            check_settings(stack)
             print(f"starting {', '.join(stack.components)}; logs in {stack.state_dir}")
             print(f"storage: {storage_description(stack)}")
             stack.start()

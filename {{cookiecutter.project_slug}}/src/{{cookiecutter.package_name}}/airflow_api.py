@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,12 +24,71 @@ FINISHED = {"success", "failed"}
 SERVER_ERROR_RETRY_SECONDS = 30
 
 
+# What the Task SDK logs when a task raises; its `error_detail` holds the exception and its causes.
+FAILURE_EVENT = "Task failed with exception"
+# The header Airflow puts before a task log: where the API server read it (a file on its disk, or a worker's URL).
+SOURCES_GROUP = "::group::Log message source details"
+
+
 def failed_without_effect(method: str, response: httpx.Response) -> bool:
     return response.status_code >= 500 and (method == "GET" or "Database error" in response.text)
 
 
 class ApiError(RuntimeError):
     """The API refused a request; the message carries its answer."""
+
+
+def refusal(response: httpx.Response) -> str:
+    """The API's answer on one line: status, reason, and Airflow's `detail` up to its first blank line (a param
+    refused by a DAG is followed by the JSON schema that refused it)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail", body) if isinstance(body, dict) else response.text
+    if isinstance(detail, list):  # the request did not validate: one entry per field
+        detail = "; ".join(f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg')}" for item in detail)
+    elif isinstance(detail, dict):  # a database error: its reason (the rest is hidden or in the server's log)
+        detail = detail.get("reason") or json.dumps(detail)
+    first_paragraph = " ".join(str(detail).strip().split("\n\n")[0].split())
+    return f"{response.status_code} {response.reason_phrase}: {first_paragraph}"
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    """One task try's log as the API serves it: structured events (Airflow 3 task logs are JSON lines)."""
+
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def sources(self) -> list[str]:
+        """Where the API server read the log: its files on disk (under AIRFLOW_HOME/logs by default), or the URL
+        of the log server of the worker that ran the task."""
+        if not self.events or self.events[0].get("event") != SOURCES_GROUP:
+            return []
+        header = [str(event.get("event")) for event in self.events[1:]]
+        return header[: header.index("::endgroup::")] if "::endgroup::" in header else []
+
+    def failure(self) -> list[str]:
+        """Why the try failed, one line each: the exception (type: message), then its causes; without one (a
+        process killed by a signal, say), the last error the log records; none if it records none."""
+        failure = next((event for event in self.events if event.get("event") == FAILURE_EVENT), None)
+        if failure is None:
+            errors = [event for event in self.events if event.get("level") in ("error", "critical")]
+            failure = errors[-1] if errors else None
+        if failure is None:
+            return []
+        chain = failure.get("error_detail") or []
+        if not chain:
+            return [str(failure["event"])]
+        raised, *causes = (f"{item.get('exc_type')}: {item.get('exc_value')}" for item in chain)
+        return [raised, *(f"caused by {cause}" for cause in causes)]
+
+    def text(self) -> str:
+        """One line per event, with the exception when there was one."""
+        return "\n".join(
+            " ".join(str(event[key]) for key in ("event", "error_detail") if key in event) for event in self.events
+        )
 
 
 def admin_login(airflow_home: Path) -> tuple[str, str]:
@@ -46,7 +106,7 @@ class AirflowApi:
         except httpx.TransportError as exc:
             raise ApiError(f"cannot reach Airflow's API at {base_url} ({exc}): is Airflow running?") from None
         if response.status_code >= 400:
-            raise ApiError(f"login as {username!r} refused: {response.status_code} {response.text}")
+            raise ApiError(f"login as {username!r} refused: {refusal(response)}")
         token = response.json()["access_token"]
         self.http = httpx.Client(
             base_url=f"{base_url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
@@ -79,7 +139,7 @@ class AirflowApi:
         if missing_ok and response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise ApiError(f"{method} {path}: {response.status_code} {response.text}")
+            raise ApiError(f"{method} {path}: {refusal(response)}")
         return response.json() if response.content else None
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
@@ -132,14 +192,13 @@ class AirflowApi:
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """A task try's log: one line per event, with the exception when there was one."""
+        return self.task_log(dag_id, run_id, task_id, try_number).text()
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> TaskLog:
+        """A task try's log, event by event (a line that is not JSON becomes an event of its own)."""
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
         content = self.request("GET", f"{path}/logs/{try_number}", headers={"Accept": "application/json"})["content"]
-        return "\n".join(
-            " ".join(str(line[key]) for key in ("event", "error_detail") if key in line)
-            if isinstance(line, dict)
-            else line
-            for line in content
-        )
+        return TaskLog(tuple(line if isinstance(line, dict) else {"event": line} for line in content))
 
     def asset_id(self, name: str) -> int | None:
         """The id of the asset called ``name``; None until a DAG that uses it has been parsed."""

@@ -51,6 +51,8 @@ DEFAULT_BUCKET = "{{ cookiecutter.s3_bucket }}"
 MIB = 1024 * 1024
 FOREIGN = "a foreign name: not a key this store makes"
 SSE_MODES = ("AES256", "aws:kms")
+# Names botocore accepts (any other is refused before a request): today's rules, plus capitals and '_' of old buckets.
+BUCKET_NAME_RE = re.compile(r"[a-zA-Z0-9._-]{3,255}")
 SPOOL_SUFFIX = ".spool"
 # A spool whose process is gone is removed once it is this old: a file is locked a moment after it is created.
 STALE_SPOOL_SECONDS = 10
@@ -80,8 +82,8 @@ class S3Store(ArtifactStore):
         settings: HandoffSettings | None = None,
     ) -> None:
         super().__init__(settings)
-        self.bucket = bucket or os.environ.get("HANDOFF_S3_BUCKET") or DEFAULT_BUCKET
-        self.prefix = (prefix if prefix is not None else os.environ.get("HANDOFF_S3_PREFIX", "handoff")).strip("/")
+        self.bucket = checked_bucket(bucket or os.environ.get("HANDOFF_S3_BUCKET") or DEFAULT_BUCKET)
+        self.prefix = checked_prefix(prefix if prefix is not None else os.environ.get("HANDOFF_S3_PREFIX", "handoff"))
         self.conn_id = conn_id or os.environ.get("HANDOFF_AWS_CONN_ID") or "aws_default"
         self.chunk_bytes = env_int("HANDOFF_S3_CHUNK_MB", 16) * MIB
         self.max_concurrency = env_int("HANDOFF_S3_MAX_CONCURRENCY", 4)
@@ -111,8 +113,7 @@ class S3Store(ArtifactStore):
     @cached_property
     def spool_dir(self) -> Path:
         """The private directory for spool files (``HANDOFF_S3_SPOOL_DIR``), created on first use."""
-        configured = os.environ.get("HANDOFF_S3_SPOOL_DIR")
-        return private_directory(Path(configured) if configured else default_spool_dir())
+        return configured_spool_dir()
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -278,6 +279,27 @@ class S3Store(ArtifactStore):
         raise HandoffError(f"S3 request for {where} failed: {code} {reason}") from error
 
 
+def checked_bucket(name: str) -> str:
+    """``name``, if S3 can address a bucket by it (botocore refuses any other name before sending a request)."""
+    if not BUCKET_NAME_RE.fullmatch(name):
+        raise MisconfiguredError(
+            f"HANDOFF_S3_BUCKET={name!r} is not a bucket name: 3-63 lowercase letters, digits, '.' and '-' "
+            "(the bucket alone: no s3:// and no path, which go in HANDOFF_S3_PREFIX)"
+        )
+    return name
+
+
+def checked_prefix(prefix: str) -> str:
+    """``prefix`` without its outer slashes; each part between slashes a name, not empty, '.' or '..', as MinIO
+    refuses keys that hold those."""
+    stripped = prefix.strip("/")
+    if stripped and any(part in ("", ".", "..") for part in stripped.split("/")):
+        raise MisconfiguredError(
+            f"HANDOFF_S3_PREFIX={prefix!r} holds an empty, '.' or '..' part: use names separated by '/' (e.g. handoff)"
+        )
+    return stripped
+
+
 def encryption_args() -> dict[str, str]:
     """Upload arguments from ``HANDOFF_S3_SSE`` and ``HANDOFF_S3_KMS_KEY_ID``; none means the bucket's default."""
     sse, key_id = os.environ.get("HANDOFF_S3_SSE", ""), os.environ.get("HANDOFF_S3_KMS_KEY_ID", "")
@@ -301,6 +323,12 @@ def bucket_owner_args() -> dict[str, str]:
     if owner and not re.fullmatch(r"[0-9]{12}", owner):
         raise MisconfiguredError(f"HANDOFF_S3_EXPECTED_BUCKET_OWNER={owner!r} is not an AWS account id (12 digits)")
     return {"ExpectedBucketOwner": owner} if owner else {}
+
+
+def configured_spool_dir() -> Path:
+    """``HANDOFF_S3_SPOOL_DIR`` or the default, checked private (``private_directory``)."""
+    configured = os.environ.get("HANDOFF_S3_SPOOL_DIR")
+    return private_directory(Path(configured) if configured else default_spool_dir())
 
 
 def default_spool_dir() -> Path:

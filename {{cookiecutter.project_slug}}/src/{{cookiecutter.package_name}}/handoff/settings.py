@@ -1,4 +1,5 @@
-"""Settings every backend shares, read from environment variables (documented in the README)."""
+"""Settings every backend shares, read from environment variables (documented in the README), and the check of
+every setting the project's backend reads, made before Airflow starts."""
 
 from __future__ import annotations
 
@@ -20,18 +21,30 @@ class HandoffSettings:
     @classmethod
     def from_env(cls) -> HandoffSettings:
         fmt = os.environ.get("HANDOFF_FORMAT", cls.format)
+        check_format_names("HANDOFF_FORMAT", (fmt,))
         allowed = env_list("HANDOFF_ALLOWED_FORMATS") or tuple(dict.fromkeys((fmt, "json")))
-        unknown = [name for name in (fmt, *allowed) if name not in FORMAT_NAMES]
-        if unknown:
+        check_format_names("HANDOFF_ALLOWED_FORMATS", allowed)
+        skops_trusted = env_list("HANDOFF_SKOPS_TRUSTED")
+        untyped = [name for name in skops_trusted if not all(part.isidentifier() for part in name.split("."))]
+        if untyped:
             raise MisconfiguredError(
-                f"unknown handoff format {unknown[0]!r} in HANDOFF_FORMAT or HANDOFF_ALLOWED_FORMATS: "
-                f"choose from {', '.join(FORMAT_NAMES)}"
+                f"HANDOFF_SKOPS_TRUSTED={os.environ['HANDOFF_SKOPS_TRUSTED']!r}: {untyped[0]!r} is not a type's dotted "
+                "name: list types as module.Type, comma-separated (e.g. sklearn.tree._tree.Tree)"
             )
         return cls(
             format=fmt,
-            skops_trusted=env_list("HANDOFF_SKOPS_TRUSTED"),
+            skops_trusted=skops_trusted,
             signing_keys=configured_signing_keys(),
             allowed_formats=allowed,
+        )
+
+
+def check_format_names(variable: str, names: tuple[str, ...]) -> None:
+    unknown = [name for name in names if name not in FORMAT_NAMES]
+    if unknown:
+        raise MisconfiguredError(
+            f"{variable}={os.environ.get(variable, '')!r}: {unknown[0]!r} is not a handoff format: "
+            f"choose from {', '.join(FORMAT_NAMES)}"
         )
 
 
@@ -52,3 +65,24 @@ def env_int(name: str, default: int) -> int:
     if value <= 0:
         raise MisconfiguredError(f"{name}={raw!r} must be a positive integer")
     return value
+
+
+def check_handoff_settings() -> None:
+    """Check every HANDOFF_* setting the project's backend reads, as its tasks will: raise MisconfiguredError naming
+    the first bad one. The scripts call it before Airflow starts, so that a typo fails at once, not in the first task
+    that saves a model. Makes no network request (a local S3 server may not be up yet).
+
+    The checks are the store's own: those it makes when it is created, and those it makes before it writes.
+    """
+    from . import default_store  # here, not at the top: the store imports this module
+
+    store = default_store()
+    for fmt in dict.fromkeys((store.settings.format, "json")):  # models, and results (save_artifact's default)
+        store.check_can_sign(fmt)
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    store.check_root()
+{%- elif cookiecutter.storage_backend == "s3" %}
+    from .s3 import configured_spool_dir
+
+    configured_spool_dir()  # made 0700 if missing; a link, or one another user can write to, is refused
+{%- endif %}
