@@ -6,19 +6,23 @@ import posixpath
 import re
 import unicodedata
 from functools import partial
+from types import SimpleNamespace
 from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from {{ cookiecutter.package_name }}.handoff.errors import MisconfiguredError
 from {{ cookiecutter.package_name }}.handoff.keys import (
+    TEST_TRY,
     KeyParts,
     RunScope,
     artifact_key,
     decode_segment,
     encode_component,
     is_safe_key,
+    key_prefix,
     parse_key,
 )
 
@@ -105,7 +109,7 @@ def test_long_components_are_shortened_with_a_digest() -> None:
 
 @given(
     ids=st.lists(st.text(min_size=1, max_size=300), min_size=4, max_size=4),
-    try_number=st.integers(1, 10_000),
+    try_number=st.integers(0, 10_000),
     max_chars=st.sampled_from([56, 120]),
 )
 def test_the_parser_accepts_every_key_the_library_makes_and_reads_the_ids_back(
@@ -134,8 +138,9 @@ def test_a_shortened_segment_decodes_to_none_not_to_a_wrong_id() -> None:
         "dag/run/task/1",  # four segments
         "dag/run/task/1/model/extra",  # six
         "/run/task/1/model",  # an empty segment
-        "dag/run/task/0/model",  # try numbers start at 1
         "dag/run/task/01/model",  # no leading zero
+        "dag/run/task/00/model",
+        "dag/run/task/-1/model",
         "dag/run/task/+1/model",
         "dag/run/task/1.0/model",
         "dag/run/task/\u0661/model",  # an Arabic-Indic digit one: int() takes it, the grammar does not
@@ -164,3 +169,26 @@ def test_a_shortened_segment_decodes_to_none_not_to_a_wrong_id() -> None:
 def test_the_parser_refuses_anything_else(key: str) -> None:
     assert parse_key(key) is None
     assert not is_safe_key(key)
+
+
+def task_context(try_number: int) -> dict:
+    """What ``get_current_context()`` gives a task: its task instance, here with the fields the scope reads."""
+    return {"ti": SimpleNamespace(dag_id="dag", run_id="run", task_id="task", try_number=try_number, map_index=-1)}
+
+
+def test_a_task_that_airflow_tasks_test_runs_saves_as_try_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`airflow tasks test` counts no try and, in an existing run, gives the task the number of the try that ran:
+    its artifacts go under try 0, next to that try's, never over them."""
+    assert RunScope.from_context(task_context(1)).try_number == 1
+    monkeypatch.setenv("AIRFLOW_TEST_MODE", "True")  # what `airflow tasks test` sets for the task
+    scope = RunScope.from_context(task_context(1))
+    assert scope == RunScope("dag", "run", "task", TEST_TRY)
+    assert RunScope.from_context(task_context(0)) == scope  # a new (temporary) run: Airflow says 0 itself
+    key = artifact_key(scope, "model")
+    assert key == "dag/run/task/0/model" and parse_key(key) == KeyParts("dag", "run", "task", TEST_TRY, "model")
+    assert key != artifact_key(RunScope("dag", "run", "task", 1), "model")
+
+
+def test_a_negative_try_number_makes_no_key() -> None:
+    with pytest.raises(MisconfiguredError, match="try_number must be >= 0"):
+        key_prefix("dag", "run", "task", -1)

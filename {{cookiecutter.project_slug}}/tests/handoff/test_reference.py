@@ -13,10 +13,16 @@ import pytest
 
 from {{ cookiecutter.package_name }}.handoff import (
     ArtifactRef,
+    ForeignLocationError,
     MalformedReferenceError,
     MisconfiguredError,
     RunScope,
     SignatureError,
+    default_store,
+)
+from {{ cookiecutter.package_name }}.handoff.keys import (
+    TEST_TRY,
+    artifact_key,
 )
 from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
 from {{ cookiecutter.package_name }}.handoff.signing import (
@@ -94,7 +100,7 @@ def test_keys_are_comma_separated_and_the_first_signs() -> None:
         {"size_bytes": "10"},
         {"size_bytes": -1},
         {"size_bytes": True},
-        {"try_number": 0},
+        {"try_number": -1},
         {"uri": 5},
         {"extra": "field"},
         {"signature": 5},
@@ -111,6 +117,28 @@ def test_missing_field_and_wrong_type_are_refused() -> None:
     for bad in (incomplete, "s3://bucket/key", ["uri"], None):
         with pytest.raises(MalformedReferenceError):
             ArtifactRef.from_dict(bad)
+
+
+def test_a_missing_upstream_result_is_refused_with_what_to_do() -> None:
+    """Airflow hands a task None for an upstream result (XCom) its DAG run does not hold, as in the new run of
+    `airflow tasks test`."""
+    with pytest.raises(MalformedReferenceError, match=r"no artifact reference was handed over.*airflow dags test"):
+        ArtifactRef.from_dict(None)
+
+
+def test_a_tasks_test_reference_names_try_0_and_is_accepted_only_at_its_own_key() -> None:
+    store = default_store()
+
+    def reference(try_number: int, key_try_number: int) -> dict[str, Any]:
+        key = artifact_key(RunScope("d", "r", "t", key_try_number), "model", store.key_component_chars)
+        scope, signing_keys = RunScope("d", "r", "t", try_number), store.settings.signing_keys
+        return ArtifactRef.create(store.uri_for(key), "a" * 64, 10, "json", scope, signing_keys).to_dict()
+
+    ref, key = store.checked_reference(reference(TEST_TRY, TEST_TRY))
+    assert ref.try_number == TEST_TRY and key.split("/")[3] == "0"
+    for try_number, key_try_number in ((TEST_TRY, 1), (1, TEST_TRY)):
+        with pytest.raises(ForeignLocationError, match="is not where run"):
+            store.checked_reference(reference(try_number, key_try_number))
 
 
 def test_a_local_project_keeps_its_key_in_airflow_home_readable_by_its_owner_only(

@@ -4,11 +4,16 @@ Every component is percent-encoded so that any run id a user can choose
 (``../x``, ``a/b``, spaces, unicode, very long) becomes a single safe path
 segment, and two different values never share a key. ``parse_key`` is the one
 grammar of keys: loading and retention accept exactly what ``artifact_key`` makes.
+
+The try segment is the task instance's try number, 1 and up, or ``TEST_TRY`` (0) for a task that
+``airflow tasks test`` runs: Airflow counts no try for it and, in an existing DAG run, gives it the number of
+the try that already ran, whose artifacts it must not overwrite.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -23,7 +28,9 @@ _DIGEST_CHARS = 16
 # What ``_encode_bytes`` outputs: unreserved characters and upper-case ``%XX`` escapes, nothing else.
 _ENCODED_RE = re.compile(r"(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})+")
 _SHORTENED_RE = re.compile(r"(?P<head>[^~]+)~(?P<digest>[0-9a-f]+)")
-_TRY_RE = re.compile(r"[1-9][0-9]*")
+_TRY_RE = re.compile(r"0|[1-9][0-9]*")
+# The try number of every run of a task by ``airflow tasks test``, which sets AIRFLOW_TEST_MODE for the task.
+TEST_TRY = 0
 
 
 def _encode_bytes(data: bytes) -> str:
@@ -77,7 +84,7 @@ def _is_canonical(encoded: str) -> bool:
 
 
 def is_try_segment(segment: str) -> bool:
-    """True for a try number as keys write it: a positive decimal integer, no sign, no leading zero."""
+    """True for a try number as keys write it: a decimal integer, no sign, no leading zero (0 is ``TEST_TRY``)."""
     return _TRY_RE.fullmatch(segment) is not None
 
 
@@ -93,9 +100,11 @@ class RunScope:
 
     @classmethod
     def from_context(cls, context: Any) -> RunScope:
-        """Build the scope from an Airflow task context (``get_current_context()``)."""
+        """Build the scope from an Airflow task context (``get_current_context()``); ``TEST_TRY`` under
+        ``airflow tasks test``."""
         ti = context["ti"]
-        return cls(ti.dag_id, ti.run_id, ti.task_id, int(ti.try_number), int(getattr(ti, "map_index", -1)))
+        try_number = TEST_TRY if os.environ.get("AIRFLOW_TEST_MODE", "").lower() == "true" else int(ti.try_number)
+        return cls(ti.dag_id, ti.run_id, ti.task_id, try_number, int(getattr(ti, "map_index", -1)))
 
     @classmethod
     def current(cls) -> RunScope:
@@ -143,8 +152,8 @@ def key_prefix(
 ) -> str:
     """``<dag>/<run>/<task>/<try>/``: where one task try's artifacts are, and only they (``task_segment`` holds
     the map index of a mapped task)."""
-    if try_number < 1:
-        raise MisconfiguredError(f"try_number must be >= 1, got {try_number}")
+    if try_number < 0:
+        raise MisconfiguredError(f"try_number must be >= 0, got {try_number}")
     parts = (dag_id, run_id, task_segment)
     return "/".join(encode_component(part, max_chars) for part in parts) + f"/{try_number}/"
 

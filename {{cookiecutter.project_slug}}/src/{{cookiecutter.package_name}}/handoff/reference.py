@@ -64,6 +64,12 @@ class ArtifactRef:
         """
         if isinstance(data, cls):
             return data
+        if data is None:  # what Airflow passes for an upstream result (XCom) that is not in the DAG run
+            raise MalformedReferenceError(
+                "no artifact reference was handed over: the upstream task did not run in this DAG run, or returned "
+                "nothing. `airflow tasks test` runs a task alone, in a new DAG run unless you name one: run the DAG "
+                "first (`airflow dags test DAG DATE`), then `airflow tasks test DAG TASK DATE` with that run's date"
+            )
         if not isinstance(data, dict):
             raise MalformedReferenceError(f"an artifact reference must be a dict, got {type(data).__name__}")
         data = {"signature": None, **data}
@@ -82,6 +88,6 @@ class ArtifactRef:
                 raise MalformedReferenceError(f"malformed artifact reference: {name} must be {wanted.__name__}")
         if not _HEX64_RE.fullmatch(data["sha256"]):
             raise MalformedReferenceError("malformed artifact reference: sha256 must be 64 lowercase hex digits")
-        if data["size_bytes"] < 0 or data["try_number"] < 1:
-            raise MalformedReferenceError("malformed artifact reference: size_bytes must be >= 0 and try_number >= 1")
+        if data["size_bytes"] < 0 or data["try_number"] < 0:
+            raise MalformedReferenceError("malformed artifact reference: size_bytes and try_number must be >= 0")
         return cls(**data)
