@@ -63,7 +63,7 @@ DEPENDENCY_MODULES = frozenset(
 )
 PROJECT_MODULES = frozenset(
     {
-        "benchmarks", "dags", "scripts", "src", "tests",
+        "benchmarks", "dags", "examples", "scripts", "src", "tests",
     }
 )
 # END names written by `make locks`

@@ -44,6 +44,7 @@ COMMON_FILES = {
     "requirements.lock",
     "dags/train_and_score.py",
     "dags/score_champion.py",
+    "examples/retrain_and_evaluate.py",
     "scripts/__init__.py",
     "scripts/docker_env.py",
     "scripts/run_dag.py",
@@ -292,3 +293,12 @@ def test_cruft_link_adopts_a_project_made_with_cookiecutter(tmp_path: Path, cook
     assert link.returncode == 0, link.stdout + link.stderr
     diff = cruft(project, "diff", "--exit-code")
     assert diff.returncode == 0 and "diff --git" not in diff.stdout, diff.stdout + diff.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_readme_shows_the_tested_example_dag(bake: Bake, backend: str) -> None:
+    """The README's "Writing your own DAG" shows the example file itself, which the project's tests parse and run."""
+    project = bake(storage_backend=backend)
+    example = (project / "examples/retrain_and_evaluate.py").read_text()
+    dag_code = example[example.index("@dag(") :]
+    assert f"```python\n{dag_code}```" in (project / "README.md").read_text()

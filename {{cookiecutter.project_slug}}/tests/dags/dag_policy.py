@@ -8,6 +8,9 @@ REQUIRED_DEFAULT_ARGS = ("owner", "retries")
 MIN_RETRIES = 1
 REQUIRE_TAGS = True
 FORBIDDEN_OWNERS = ("airflow", "")  # Airflow's placeholder owner says nobody is responsible
+# Modules a DAG file may not load when it is parsed (the DAG processor parses every file again and again): tasks
+# import them when they run. Add the heavy libraries your tasks use (pandas, torch, ...).
+HEAVY_AT_PARSE_TIME = ("sklearn", "joblib", "skops"{% if cookiecutter.storage_backend == "s3" %}, "boto3"{% endif %})
 
 
 def policy_violations(dag: Any) -> list[str]:
