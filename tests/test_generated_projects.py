@@ -1,4 +1,8 @@
-"""Slow: bake each backend and use the generated project as a user would, through its make targets and REST API."""
+"""Slow: bake each backend and use the generated project as a user would, through its make targets and REST API.
+
+`test_project_works_as_documented` follows a newcomer: `cruft create`, the project's quick start (setup, run), the
+README's own example DAG added, then lint, test, bench, the local stack, and `cruft update` once the template
+changed."""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
-from .helpers import BACKENDS, REPO_ROOT
+from .helpers import BACKENDS, REPO_ROOT, commit_all, cruft, cruft_create, git, template_repository
 
-TARGETS = ("setup", "lint", "test", "bench")  # then make stack, make run (on the running stack), make stack-down
+TARGETS = ("lint", "test", "bench")  # after setup, run and the example DAG; then stack, run (on the stack), stack-down
 TAIL_LINES = 60
 # Settings of the make (and venv) that started pytest must not leak into the project's make.
 LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
@@ -113,9 +117,19 @@ def bake_into(folder: Path, backend: str) -> Path:
     return folder / "model-pipeline"
 
 
+# The README's example of a DAG of your own, and where the README says to put it.
+EXAMPLE_DAG = "examples/retrain_and_evaluate.py"
+# A template change made after the bake, which `cruft update` must bring into the project.
+TEMPLATE_CHANGE = "A paragraph the template added after this project was made."
+
+
 @pytest.fixture
-def baked(request: pytest.FixtureRequest) -> Path:
-    return bake_into(BAKE_DIR / request.param, request.param)
+def template(request: pytest.FixtureRequest) -> Path:
+    """A repository of this template of the test's own, to bake from with cruft and then change."""
+    folder = BAKE_DIR / request.param
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return template_repository(folder / "template")
 
 
 def check_bench_outputs(project: Path, backend: str) -> None:
@@ -148,10 +162,16 @@ def test_project_survives_the_soak(backend: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("baked", BACKENDS, indirect=True)
-def test_project_works_as_documented(baked: Path) -> None:
-    project = baked
-    backend = project.parent.name
+@pytest.mark.parametrize("template", BACKENDS, indirect=True)
+def test_project_works_as_documented(template: Path) -> None:
+    backend = template.parent.name
+    project = cruft_create(template, template.parent / "out", storage_backend=backend)
+    git(project, "init", "-q")
+    commit_all(project, "Initial commit")
+    make_ok(project, "setup")
+    run = make_ok(project, "run")
+    assert ": success" in run and "accuracy:" in run, run
+    shutil.copy(project / EXAMPLE_DAG, project / "dags")
     for target in TARGETS:
         bench = {**BENCH_ENV, "BENCH_SIZES_MB": str(BENCH_SIZE_MB[backend])} if target == "bench" else {}
         make_ok(project, target, **bench)
@@ -164,6 +184,23 @@ def test_project_works_as_documented(baked: Path) -> None:
     assert project_processes(project) == [], "make stack-down left processes behind"
     status, output, _ = make(project, "stack-down", **ports)
     assert status == 0 and "no stack was running" in output
+    check_template_update(template, project)
+
+
+def check_template_update(template: Path, project: Path) -> None:
+    """The user's work committed, the template changed: `cruft update` applies cleanly and brings the change."""
+    changed = git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert changed == [f"?? dags/{Path(EXAMPLE_DAG).name}"], "the make targets left files that git would commit"
+    commit_all(project, "A DAG of my own")
+    readme = template / "{{cookiecutter.project_slug}}" / "README.md"
+    readme.write_text(f"{readme.read_text()}\n{TEMPLATE_CHANGE}\n")
+    commit_all(template, "README: one more paragraph")
+    update = cruft(project, "update", "-y")
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert TEMPLATE_CHANGE in (project / "README.md").read_text()
+    assert not list(project.rglob("*.rej")), "the update left rejected hunks"
+    assert cruft(project, "check").returncode == 0
+    assert (project / "dags" / Path(EXAMPLE_DAG).name).is_file(), "the update lost the user's DAG"
 
 
 def check_stack(project: Path, ports: dict[str, str]) -> None:
