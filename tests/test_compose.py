@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import BACKENDS, BIN
+from .helpers import BACKENDS, BIN, git
 
 BUCKET = "ml-artifacts"  # not the default, so the answer is seen to reach the stack
 HANDOFF_MOUNT = "/opt/airflow/handoff"
@@ -303,10 +303,12 @@ def test_docker_env_never_lets_others_read_the_secrets(baked: Baked, tmp_path: P
     assert sorted(path.name for path in tmp_path.iterdir()) == [".env", ".env.example", "scripts"], "no temporary file"
 
 
-def test_env_is_git_ignored_and_kept_out_of_the_image(baked: Baked) -> None:
-    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=baked.path)
+def test_env_is_git_ignored_and_kept_out_of_the_image(baked: Baked, tmp_path: Path) -> None:
+    shutil.copy(baked.path / ".gitignore", tmp_path)
+    git(tmp_path, "init", "-q")  # as the user's repository would (the bake holds none)
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=tmp_path)
     assert ignored.returncode == 0, ".env must be git-ignored"
-    example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=baked.path)
+    example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=tmp_path)
     assert example.returncode == 1, ".env.example must be committed"
 
     patterns = [line for line in (baked.path / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
