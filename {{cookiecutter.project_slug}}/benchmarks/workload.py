@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,13 @@ def reset_peak_rss() -> None:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident set size (VmHWM) in MiB."""
+    """The process's peak resident set size in MiB: Linux's VmHWM, which reset_peak_rss resets; elsewhere (macOS)
+    getrusage's peak since the process started."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
