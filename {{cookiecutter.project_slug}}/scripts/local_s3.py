@@ -5,23 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
 
+from scripts.ports import free_port, wait_until_listening
+
 # Dummy credentials: the local server accepts any.
 ACCESS_KEY, SECRET_KEY, REGION = "local", "local-secret", "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def connection_json(endpoint_url: str) -> str:
@@ -51,15 +45,10 @@ def create_bucket(endpoint: str, bucket: str, timeout: float = 30.0) -> None:
     """Wait for the server at ``endpoint`` to accept connections, then create ``bucket`` (if it is not there)
     with a lifecycle rule that aborts incomplete multipart uploads after a day."""
     port = int(endpoint.rsplit(":", 1)[1])
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"local S3 server on port {port} did not start") from None
-            time.sleep(0.1)
+    try:
+        wait_until_listening(port, timeout)
+    except TimeoutError:
+        raise RuntimeError(f"local S3 server on port {port} did not start") from None
     client = boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
     )

@@ -1,8 +1,11 @@
 """A local Airflow without Docker: api-server, scheduler, dag-processor and triggerer on this project's DAGs.
 
-Each component runs as its own process (LocalExecutor: every task in a process of its own), with logs
-and pid files in one folder. Every process of a stack, down to the task processes, carries the stack's
-id in its environment, so `stop` finds and stops all of them and nothing is left behind.
+Each component runs as its own process (LocalExecutor: every task in a process of its own), with logs and a
+record of the processes in one folder. Every process of a stack, down to the task processes, is a descendant of a
+recorded component or carries the stack's id in its environment, so `stop` finds and stops all of them and nothing
+is left behind. A record is trusted only as far as it can be checked: a process id counts only while it belongs to
+the process that was started (same creation time), so a record left by a crash or a restart is cleared, and no other
+process is ever signalled. The same code runs on Linux and macOS (psutil).
 
 Used by `make stack` / `make stack-down`, by `make run` (a short-lived stack) and by the tests. `up` checks the
 handoff settings first: a bad one is reported on one line and nothing starts.
@@ -16,8 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +26,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import psutil
 
-from {{ cookiecutter.package_name }}.airflow_api import admin_login
+from {{ cookiecutter.package_name }}.airflow_api import admin_login, health
 from {{ cookiecutter.package_name }}.handoff.errors import MisconfiguredError
 from {{ cookiecutter.package_name }}.handoff.settings import check_handoff_settings
 from {{ cookiecutter.package_name }}.handoff.signing import (
     SIGNING_KEY_VARIABLE,
     ensure_local_signing_key,
 )
+
+from scripts.ports import port_in_use
+from scripts.processes import StartedProcess, carrying, describe, terminate, with_descendants
 
 PROJECT = Path(__file__).resolve().parents[1]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -45,6 +49,37 @@ HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "trig
 
 class StackError(RuntimeError):
     """The stack cannot start or stop; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    """What `start` wrote down: the stack's id (in every process's environment) and each component's process."""
+
+    id: str
+    url: str
+    components: dict[str, StartedProcess]
+
+    @classmethod
+    def read(cls, path: Path) -> StackRecord | None:
+        """The record in ``path``; None if there is none or it cannot be read (an older format, a partial write)."""
+        try:
+            state = json.loads(path.read_text())
+            components = {name: StartedProcess(**entry) for name, entry in state["processes"].items()}
+            return cls(state["id"], state["url"], components)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        processes = {name: started.to_json() for name, started in self.components.items()}
+        path.write_text(json.dumps({"id": self.id, "url": self.url, "processes": processes}, indent=2))
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of this stack: its components (the ids still theirs), what they started, and whatever
+        carries the stack's id in its environment (a process that left the tree or renamed itself)."""
+        components = [process for started in self.components.values() if (process := started.find())]
+        found = with_descendants(components)
+        known = {process.pid for process in found}
+        return found + [process for process in carrying(MARKER, self.id) if process.pid not in known]
 
 
 @dataclass
@@ -80,7 +115,8 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",  # suits 2 cores; raise it on a bigger machine
+            # Task processes at once: two per CPU of this machine (tasks wait on storage and the API as well).
+            "AIRFLOW__CORE__PARALLELISM": str(2 * (os.cpu_count() or 1)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",  # new DAG files appear within 30 s
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             **os.environ,
@@ -114,16 +150,20 @@ class Stack:
 
     # -- state -------------------------------------------------------------------------------------
 
-    def read_state(self) -> dict | None:
-        """The running stack's record, or None when no process of it is alive."""
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return state if stack_processes(state) else None
+    def record(self) -> StackRecord | None:
+        return StackRecord.read(self.state_path)
 
     def running(self) -> bool:
-        return self.read_state() is not None
+        """Whether a process of the recorded stack is alive."""
+        record = self.record()
+        return record is not None and bool(record.processes())
+
+    def clear_stale_record(self) -> bool:
+        """Remove a record of a stack that no longer runs (after a crash or a restart); True if there was one."""
+        if not self.state_path.exists() or self.running():
+            return False
+        self.state_path.unlink()
+        return True
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -132,12 +172,13 @@ class Stack:
         if self.running():
             raise StackError(f"a stack is already running at {self.url} (state in {self.state_dir})")
         for port in self.ports():
-            ensure_free(port)
+            if port_in_use(port):
+                raise StackError(f"port {port} is already in use; choose another (see `make help`)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ensure_signing_key()
         stack_id = secrets.token_hex(8)
         env = self.environment(stack_id)
-        pids = {}
+        started = {}
         for component in self.components:
             log = open(self.state_dir / f"{component}.log", "ab")  # noqa: SIM115 (the child keeps it open)
             with log:
@@ -150,8 +191,8 @@ class Stack:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            pids[component] = process.pid
-        self.state_path.write_text(json.dumps({"id": stack_id, "url": self.url, "pids": pids}, indent=2))
+            started[component] = StartedProcess.of(process.pid)
+        StackRecord(stack_id, self.url, started).write(self.state_path)
         try:
             if self.after_start:
                 self.after_start()
@@ -188,96 +229,40 @@ class Stack:
 
     def unhealthy(self) -> str:
         """The first component that is not healthy yet ('' when all are)."""
-        try:
-            health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
-        except (httpx.HTTPError, ValueError):
+        status = health(self.url)
+        if status is None:
             return "the API server"
         for component in self.components:
             key = HEALTH_KEYS.get(component)
-            if key and (health.get(key) or {}).get("status") != "healthy":
+            if key and (status.get(key) or {}).get("status") != "healthy":
                 return f"the {component}"
         return ""
 
     def check_alive(self) -> None:
-        state = json.loads(self.state_path.read_text())
-        for component, pid in state["pids"].items():
-            if not alive(pid):
+        record = self.record()
+        assert record is not None, "start() writes the record before it waits"
+        for component, started in record.components.items():
+            if started.find() is None:
                 tail = (self.state_dir / f"{component}.log").read_text(errors="replace").splitlines()[-15:]
                 raise StackError(f"the {component} exited during start-up; last lines of its log:\n" + "\n".join(tail))
 
     # -- stop --------------------------------------------------------------------------------------
 
     def stop(self, timeout: float = 30) -> int:
-        """Stop every process of the stack (components and their tasks); return how many there were."""
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return 0
-        processes = stack_processes(state)
-        signal_all(processes, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while stack_processes(state) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        signal_all(stack_processes(state), signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while (left := stack_processes(state)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if left:
-            raise StackError(f"processes {left} of the stack survived SIGKILL")
+        """Stop every process of the stack (components and their tasks); return how many there were.
+
+        Only processes that the record proves are the stack's are signalled; the record is removed afterwards.
+        """
+        record = self.record()
+        stopped = []
+        if record is not None:
+            stopped = record.processes()
+            # A second look: a component may have started a process while it was stopping.
+            survivors = terminate(stopped, timeout) + terminate(record.processes(), 10)
+            if survivors:
+                raise StackError("processes of the stack survived SIGKILL: " + "; ".join(map(describe, survivors)))
         self.state_path.unlink(missing_ok=True)
-        return len(processes)
-
-
-def stack_processes(state: dict) -> list[int]:
-    """Every live process of the stack: in a component's session, or carrying the stack's id in its environment.
-
-    Both, because Airflow renames its processes (setproctitle may overwrite the environment) and a
-    process may start a session of its own.
-    """
-    sessions = {str(pid) for pid in state["pids"].values()}
-    needle = f"{MARKER}={state['id']}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            status, session = stat_fields(proc)
-            if status != "Z" and (session in sessions or needle in (proc / "environ").read_bytes().split(b"\0")):
-                found.append(int(proc.name))
-    return found
-
-
-def stat_fields(proc: Path) -> tuple[str, str]:
-    """A process's state letter and session id, from /proc/<pid>/stat."""
-    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-    return fields[0], fields[3]
-
-
-def alive(pid: int) -> bool:
-    with contextlib.suppress(OSError):
-        return stat_fields(Path(f"/proc/{pid}"))[0] != "Z"
-    return False
-
-
-def signal_all(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-
-def ensure_free(port: int) -> None:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise StackError(f"port {port} is already in use; choose another (see `make help`)") from None
-
-
-def free_port() -> int:
-    """A port nobody listens on now (for tests and short-lived stacks)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return len(stopped)
 
 
 @contextlib.contextmanager
@@ -359,6 +344,8 @@ def main() -> int:
             if stack.running():
                 print(f"the stack is already running: {stack.url} (make stack-down stops it)")
                 return 0
+            if stack.clear_stale_record():
+                print(f"cleared the record of a stack that no longer runs ({stack.state_path})")
             check_settings(stack)
             print(f"starting {', '.join(stack.components)}; logs in {stack.state_dir}")
             print(f"storage: {storage_description(stack)}")
@@ -370,8 +357,12 @@ def main() -> int:
                 print(f"local S3 connection for commands: export {CONNECTION_ENV}='{stack.env[CONNECTION_ENV]}'")
 {%- endif %}
         elif args.action == "down":
+            stale = stack.clear_stale_record()
             stopped = stack.stop()
-            print(f"stopped {stopped} processes" if stopped else "no stack was running")
+            if stopped:
+                print(f"stopped {stopped} processes")
+            else:
+                print("no stack was running" + (" (cleared the record of one that no longer runs)" if stale else ""))
         else:
             print(f"running: {stack.url}" if stack.running() else "not running")
     except StackError as exc:

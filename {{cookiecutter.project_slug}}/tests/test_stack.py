@@ -1,5 +1,6 @@
-"""The local stack's guards, which need no Airflow process: busy ports, stopping twice, and the scripts' checks
-before anything starts (bad handoff settings, a bad --conf), each reported on one line."""
+"""The local stack's guards, which need no Airflow process: busy ports, stopping twice, records left by a stack that
+no longer runs, and the scripts' checks before anything starts (bad handoff settings, a bad --conf), each reported
+on one line."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from scripts.stack import Stack, StackError, free_port
+from scripts.ports import HOST, free_port, port_in_use
+from scripts.processes import StartedProcess
+from scripts.stack import Stack, StackError, StackRecord
 from tests.conftest import PROJECT
 
 # A bad value of a setting the backend reads, and what the error line must say besides the variable's name.
@@ -43,10 +48,49 @@ def test_a_busy_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists(), "nothing may be started or written"
 
 
+def test_a_port_left_in_time_wait_by_a_stopped_server_is_free() -> None:
+    """A server that stopped leaves its closed connections in TIME-WAIT for about a minute; the next server binds the
+    port regardless (SO_REUSEADDR), so `make run` right after `make run` must not call it busy."""
+    server = socket.create_server((HOST, 0))
+    port = server.getsockname()[1]
+    client = socket.create_connection((HOST, port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server's side closes first, so its end of the connection waits in TIME-WAIT
+    client.recv(1)
+    client.close()
+    server.close()
+    assert not port_in_use(port)
+
+
 def test_stopping_a_stack_that_is_not_running_is_harmless(tmp_path: Path) -> None:
     stack = Stack(home=tmp_path / "home", state_dir=tmp_path / "state")
     assert stack.stop() == 0
     assert stack.stop() == 0
+
+
+@pytest.fixture
+def unrelated_process() -> Iterator[subprocess.Popen]:
+    """A process the stack did not start, leading a session of its own as a stack's component does."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_record_whose_process_id_went_to_another_process_signals_nothing(
+    tmp_path: Path, unrelated_process: subprocess.Popen
+) -> None:
+    """The record of a stack from before a restart, whose scheduler's id now belongs to another process."""
+    stack = Stack(home=tmp_path / "home", state_dir=tmp_path / "state")
+    stack.state_dir.mkdir()
+    before_restart = psutil.Process(unrelated_process.pid).create_time() - 3600
+    scheduler = StartedProcess(unrelated_process.pid, before_restart)
+    StackRecord("0123456789abcdef", stack.url, {"scheduler": scheduler}).write(stack.state_path)
+    assert not stack.running()
+    assert stack.stop() == 0
+    time.sleep(0.5)
+    assert unrelated_process.poll() is None, "stop signalled a process the stack did not start"
+    assert not stack.state_path.exists(), "the stale record must be cleared"
 
 
 @pytest.fixture
@@ -80,6 +124,21 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ")
     return line
+
+
+def test_a_record_whose_processes_are_gone_is_reported_and_cleared(stack_env: dict[str, str]) -> None:
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    state_path = Path(stack_env["STACK_DIR"]) / "stack.json"
+    state_path.parent.mkdir()
+    StackRecord("0123456789abcdef", "http://127.0.0.1:8080", {"api-server": StartedProcess(exited.pid, 0.0)}).write(
+        state_path
+    )
+    assert script(stack_env, "scripts.stack", "status").stdout == "not running\n"
+    down = script(stack_env, "scripts.stack", "down")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout == "no stack was running (cleared the record of one that no longer runs)\n"
+    assert not state_path.exists()
 
 
 @pytest.mark.parametrize("variable", BAD_SETTINGS)

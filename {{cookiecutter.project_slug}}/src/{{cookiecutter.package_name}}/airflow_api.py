@@ -91,6 +91,15 @@ class TaskLog:
         )
 
 
+def health(base_url: str, timeout: float = 5) -> dict[str, Any] | None:
+    """Each component's status from GET /api/v2/monitor/health (no login needed); None while the API does not
+    answer."""
+    try:
+        return httpx.get(f"{base_url}/api/v2/monitor/health", timeout=timeout).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def admin_login(airflow_home: Path) -> tuple[str, str]:
     """The simple auth manager's admin user and the password it generated on first start."""
     passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated").read_text())

@@ -17,7 +17,8 @@ from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
 {% if cookiecutter.storage_backend == "s3" %}
 from scripts.local_s3 import connection_json
 {%- endif %}
-from scripts.stack import Stack, free_port, running_stack
+from scripts.ports import free_port
+from scripts.stack import Stack, running_stack
 from tests.conftest import PROJECT
 {%- if cookiecutter.storage_backend == "s3" %}
 from tests.e2e.dags.handoff_s3_outage import OUTAGE_CONN_ID

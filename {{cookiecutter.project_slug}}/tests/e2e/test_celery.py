@@ -25,7 +25,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
 
-from scripts.stack import Stack, free_port, running_stack
+from scripts.ports import free_port
+from scripts.stack import Stack, running_stack
 from tests.conftest import PROJECT
 from tests.e2e.conftest import INFO_LOGS, storage_env
 from tests.e2e.metadata import MetadataDb

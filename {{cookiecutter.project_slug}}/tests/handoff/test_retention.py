@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.handoff.retention import (
 )
 from {{ cookiecutter.package_name }}.handoff.store import StoredRun
 
-from scripts.stack import free_port
+from scripts.ports import free_port
 
 
 def save_runs(dag_id: str, *run_ids: str) -> dict[str, dict]:
