@@ -1,13 +1,14 @@
 # The template's own commands. Every target bootstraps its tooling into .venv first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap compose-validator test demo lint locks clean
+.PHONY: help bootstrap compose-validator browser test demo lint locks clean
 
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 BACKEND ?= shared_fs
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 DEMO_DIR := build/demo
 DEMO_PROJECT := $(DEMO_DIR)/model-pipeline
 LOCK_DIR := {{cookiecutter.project_slug}}/requirements
@@ -33,10 +34,21 @@ compose-validator:
 	      apt-get install -y -qq --no-install-recommends docker-compose > /dev/null; \
 	  else echo "note: docker-compose is missing and needs root to install: tests/test_compose.py will skip (fail under CI)"; fi; }
 
-test: bootstrap compose-validator ## The template's whole test suite (bakes every backend; slow tests included)
-	# The slow tests side by side: the backends' make targets mostly wait on Airflow, and each soak keeps about one
-	# core busy. -rP prints the make timings and the soak figures.
-	$(BIN)/pytest -n 4 --dist load --maxschedchunk 1 -rP
+# The browser for the slow tests' look at Airflow's web UI (tests/browser.py): Debian's chromium, driven by Playwright
+# from .venv (never `playwright install`: no browser downloads). Installed when missing (needs root and apt-get;
+# without them those checks skip, or fail on CI).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	    echo "installing Debian's chromium for the web UI checks"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium > /dev/null; \
+	  else echo "note: /usr/bin/chromium is missing and needs root to install: the web UI checks will skip (fail under CI)"; fi; }
+
+test: bootstrap compose-validator browser ## The template's whole test suite (bakes every backend; slow tests included)
+	# The slow tests side by side, two per CPU of this machine: the backends' make targets mostly wait on Airflow,
+	# and each soak keeps about one core busy. -rP prints the make timings and the soak figures.
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -rP
 
 demo: bootstrap ## Bake a project into build/demo (BACKEND=shared_fs|s3|variables), set it up, run its DAG
 	rm -rf $(DEMO_DIR)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("shared_fs", "s3", "variables")
@@ -18,6 +21,11 @@ BIN = Path(sys.executable).parent
 Bake = Callable[..., Path]
 # Commits made by the tests, in repositories they create: no user configuration needed.
 GIT_IDENTITY = ("-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid")
+
+
+def is_ci() -> bool:
+    """Under CI a check that cannot run (a tool missing here) fails instead of skipping."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def project_files(project: Path) -> set[str]:
@@ -66,3 +74,15 @@ def cruft_create(template: Path, output_dir: Path, config: Path | None = None, *
     result = cruft(output_dir.parent, *command, str(template))
     assert result.returncode == 0, result.stdout + result.stderr
     return output_dir / "model-pipeline"
+
+
+def project_helper(project: Path, name: str) -> ModuleType:
+    """The generated project's own helper module ``scripts/<name>.py`` (ports, processes), loaded from its file: the
+    template's tests find ports and processes with the project's helpers, not with copies of them."""
+    module_name = f"project_helper_{name}_{abs(hash(project))}"
+    spec = importlib.util.spec_from_file_location(module_name, project / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"{project} has no scripts/{name}.py"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import BACKENDS, BIN, git
+from .helpers import BACKENDS, BIN, git, is_ci
 
 BUCKET = "ml-artifacts"  # not the default, so the answer is seen to reach the stack
 HANDOFF_MOUNT = "/opt/airflow/handoff"
@@ -58,10 +58,6 @@ class Baked:
 def read_env(path: Path) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
     return {key: value for key, value in pairs}
-
-
-def is_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def clean_env(home: Path) -> dict[str, str]:

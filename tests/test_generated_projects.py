@@ -10,16 +10,17 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
 
-from .helpers import BACKENDS, REPO_ROOT, commit_all, cruft, cruft_create, git, template_repository
+from .browser import check_airflow_ui, require_chromium
+from .helpers import BACKENDS, REPO_ROOT, commit_all, cruft, cruft_create, git, project_helper, template_repository
 
 TARGETS = ("lint", "test", "bench")  # after setup, run and the example DAG; then stack, run (on the stack), stack-down
 TAIL_LINES = 60
@@ -28,6 +29,9 @@ LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
 # Outside /tmp: the project's Celery tests give each worker an empty private /tmp.
 BAKE_DIR = REPO_ROOT / "build" / "slow-tests"
 SOAK_DIR = REPO_ROOT / "build" / "soak-tests"
+UI_DIR = REPO_ROOT / "build" / "ui-test"
+# The browser test's screenshots, kept as test artifacts.
+SCREENSHOT_DIR = REPO_ROOT / "build" / "artifacts" / "ui"
 # The soak (`make soak`: 60 runs through the scheduler) for variables and one backend that stores files.
 SOAK_BACKENDS = ("variables", "shared_fs")
 # `make bench` once, small: it must work, not measure (the full run is `make bench` itself, see docs/benchmarks.md).
@@ -35,14 +39,6 @@ SOAK_BACKENDS = ("variables", "shared_fs")
 BENCH_ENV = {"BENCH_REPEATS": "1", "BENCH_PARSE_RUNS": "1"}
 BENCH_SIZE_MB = {"shared_fs": 1, "s3": 1, "variables": 0.01}
 BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_rss_mb", "baseline_rss_mb"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
@@ -71,43 +67,14 @@ def make_ok(project: Path, target: str, **variables: str) -> str:
 
 
 def project_processes(project: Path) -> list[str]:
-    """Live processes started from the project: its interpreter, working directory or Airflow home."""
-    marks = (str(project).encode(), f"AIRFLOW_HOME={project}".encode())
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            cmdline = (proc / "cmdline").read_bytes()
-            cwd = str((proc / "cwd").readlink()).encode()
-            environ = (proc / "environ").read_bytes()
-        except OSError:
-            continue
-        if marks[0] in cmdline or cwd.startswith(marks[0]) or marks[1] in environ:
-            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{proc.name}: {command[:120]}")
-    return found
+    """Live processes started from the project (its interpreter, working directory or Airflow home)."""
+    return project_helper(project, "processes").processes_using(project)
 
 
-class RestClient:
-    """Airflow's REST API v2 as an outside client uses it: a token from the auth manager, then JSON calls."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        self.url = url
-        token = self.call("POST", "/auth/token", {"username": username, "password": password})["access_token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            self.url + path,
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json", **getattr(self, "headers", {})},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+def own_ports(project: Path) -> dict[str, str]:
+    """Ports of the test's own for the project's make targets: the backends' tests run side by side."""
+    free_port = project_helper(project, "ports").free_port
+    return {name: str(free_port()) for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
 
 
 def fresh_folder(folder: Path) -> Path:
@@ -168,11 +135,12 @@ def test_project_works_as_documented(backend: str) -> None:
     project = cruft_create(template, fresh_folder(BAKE_DIR / backend), storage_backend=backend)
     git(project, "init", "-q")
     commit_all(project, "Initial commit")
-    # Ports of their own: the backends' tests run side by side.
-    ports = {name: str(free_port()) for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
+    ports = own_ports(project)
     make_ok(project, "setup")
-    run = make_ok(project, "run", **ports)
-    assert ": success" in run and "accuracy:" in run, run
+    # Twice in a row: the second starts while the first one's connections still linger on the same ports.
+    for _ in range(2):
+        run = make_ok(project, "run", **ports)
+        assert ": success" in run and "accuracy:" in run, run
     shutil.copy(project / EXAMPLE_DAG, project / "dags")
     for target in TARGETS:
         bench = {**BENCH_ENV, "BENCH_SIZES_MB": str(BENCH_SIZE_MB[backend])} if target == "bench" else {}
@@ -186,6 +154,25 @@ def test_project_works_as_documented(backend: str) -> None:
     status, output, _ = make(project, "stack-down", **ports)
     assert status == 0 and "no stack was running" in output
     check_template_update(template, project)
+
+
+@pytest.mark.slow
+def test_the_airflow_ui_shows_the_pipeline() -> None:
+    """A new user's first look at the UI: `make run`, then `make stack`; open the printed URL in a real browser, log
+    in with the printed credentials, see both DAGs without import errors and the champion the run promoted."""
+    require_chromium()
+    project = bake_into(UI_DIR, "shared_fs")
+    ports = own_ports(project)
+    make_ok(project, "setup")
+    make_ok(project, "run", **ports)
+    try:
+        output = make_ok(project, "stack", **ports)
+        url, login = output.split("Airflow is up: ")[1].split("  (login: ")
+        username, password = login.split(";")[0].split(" / ")
+        check_airflow_ui(url, username, password, fresh_folder(SCREENSHOT_DIR))
+    finally:
+        make(project, "stack-down", **ports)
+    assert project_processes(project) == [], "make stack-down left processes behind"
 
 
 def check_template_update(template: Path, project: Path) -> None:
@@ -204,64 +191,69 @@ def check_template_update(template: Path, project: Path) -> None:
     assert (project / "dags" / Path(EXAMPLE_DAG).name).is_file(), "the update lost the user's DAG"
 
 
+@contextmanager
+def stale_stack_record(project: Path) -> Iterator[None]:
+    """A `.stack/stack.json` left from before a restart: its scheduler's process id now belongs to another process.
+
+    That process must survive whatever the make targets do with the record."""
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    try:
+        processes = project_helper(project, "processes")
+        before_restart = processes.StartedProcess.of(unrelated.pid).create_time - 3600
+        scheduler = processes.StartedProcess(unrelated.pid, before_restart).to_json()
+        record = {"id": "0123456789abcdef", "url": "http://127.0.0.1:8080", "processes": {"scheduler": scheduler}}
+        (project / ".stack").mkdir(exist_ok=True)
+        (project / ".stack" / "stack.json").write_text(json.dumps(record))
+        yield
+        assert unrelated.poll() is None, "a make target signalled a process its stack did not start"
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def check_stack(project: Path, backend: str, ports: dict[str, str]) -> None:
-    """`make stack`, then trigger the main DAG through the REST API as a client would, and check the handoff."""
-    output = make_ok(project, "stack", **ports)
-    url = f"http://127.0.0.1:{ports['API_PORT']}"
-    assert f"Airflow is up: {url}" in output and "login: admin / " in output
-    assert "already running" in make_ok(project, "stack", **ports), "a second make stack must not start a copy"
-    run = make_ok(project, "run", **ports)
-    assert "using the running stack" in run and ": success" in run and "accuracy:" in run
+    """`make stack` over a stale record, then trigger the main DAG through the REST API as a client would and check
+    the handoff; `make stack-down` and `make stack` again right away."""
+    with stale_stack_record(project):
+        output = make_ok(project, "stack", **ports)
+        assert "cleared the record of a stack that no longer runs" in output
+        url = f"http://127.0.0.1:{ports['API_PORT']}"
+        assert f"Airflow is up: {url}" in output and "login: admin / " in output
+        assert "already running" in make_ok(project, "stack", **ports), "a second make stack must not start a copy"
+        run = make_ok(project, "run", **ports)
+        assert "using the running stack" in run and ": success" in run and "accuracy:" in run
+        password = output.split("login: admin / ")[1].split(";")[0]
+        check_rest_client_run(project, backend, ports, url, password)
+        assert "stopped" in make_ok(project, "stack-down", **ports)
+        assert "Airflow is up" in make_ok(project, "stack", **ports), "make stack right after make stack-down"
 
-    password = output.split("login: admin / ")[1].split(";")[0]
-    api = RestClient(url, "admin", password)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            api.call("PATCH", "/api/v2/dags/train_and_score", {"is_paused": False})
-            break
-        except urllib.error.HTTPError as exc:  # 404 until the DAG processor has parsed the DAG
-            assert exc.code == 404 and time.monotonic() < deadline, f"DAG not available: {exc}"
-            time.sleep(1)
-    run_id = api.call("POST", "/api/v2/dags/train_and_score/dagRuns", {"logical_date": None, "conf": {"seed": 3}})[
-        "dag_run_id"
-    ]
-    run_path = f"/api/v2/dags/train_and_score/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-    deadline = time.monotonic() + 300
-    while (state := api.call("GET", run_path)["state"]) not in ("success", "failed"):
-        assert time.monotonic() < deadline, f"run {run_id} still {state}"
-        time.sleep(2)
-    assert state == "success"
 
-    model_ref = api.call("GET", f"{run_path}/taskInstances/train_model/xcomEntries/return_value")["value"]
-    log = api.call("GET", f"{run_path}/taskInstances/score_batch/logs/1")["content"]
-    events = " ".join(str(line.get("event", "")) for line in log if isinstance(line, dict))
-    assert f"verified {model_ref['uri']} ({model_ref['size_bytes']} bytes, sha256 {model_ref['sha256']})" in events
-    if backend != "variables":  # Variables are readable inside tasks only (and the teardown deleted them)
-        load = (
-            "import json, sys; from model_pipeline.handoff import load_model; "
-            "print(type(load_model(json.loads(sys.argv[1]))).__name__)"
-        )
-        env = {**os.environ, **ports}
-        if backend == "s3":
-            env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "local",
-                    "password": "local-secret",
-                    "extra": {"endpoint_url": f"http://127.0.0.1:{ports['S3_PORT']}", "region_name": "us-east-1"},
-                }
-            )
-        else:
-            env["HANDOFF_ROOT"] = str(project / ".data" / "models")
-        loaded = subprocess.run(
-            [str(project / ".venv/bin/python"), "-c", load, json.dumps(model_ref)],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        # Airflow logs to stdout too: the type name is the last line.
-        assert loaded.returncode == 0 and loaded.stdout.splitlines()[-1:] == ["Pipeline"], loaded.stdout + loaded.stderr
-    print(f"REST-triggered run {run_id}: success, model {model_ref['uri']} verified")
+def check_rest_client_run(project: Path, backend: str, ports: dict[str, str], url: str, password: str) -> None:
+    """A run triggered through the REST API by an outside client (tests/rest_trigger.py, with the project's own API
+    client): it succeeds, its consumer verified the model, and the model loads outside Airflow."""
+    env = {**os.environ, **ports}
+    if backend == "s3":
+        endpoint = f"http://127.0.0.1:{ports['S3_PORT']}"
+        extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+        connection = {"conn_type": "aws", "login": "local", "password": "local-secret", "extra": extra}
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(connection)
+    elif backend == "shared_fs":
+        env["HANDOFF_ROOT"] = str(project / ".data" / "models")
+    script = REPO_ROOT / "tests" / "rest_trigger.py"
+    client = subprocess.run(
+        [str(project / ".venv/bin/python"), str(script), url, "admin", password, "3", backend],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert client.returncode == 0, client.stdout[-3000:] + client.stderr[-3000:]
+    report = json.loads(client.stdout.splitlines()[-1])  # Airflow logs to stdout too: the report is the last line
+    assert report["state"] == "success", report
+    model_ref = report["model_ref"]
+    verified = f"verified {model_ref['uri']} ({model_ref['size_bytes']} bytes, sha256 {model_ref['sha256']})"
+    assert verified in report["consumer_log"]
+    assert report["loaded_type"] == (None if backend == "variables" else "Pipeline")
+    print(f"REST-triggered run {report['run_id']}: success, model {model_ref['uri']} verified")
