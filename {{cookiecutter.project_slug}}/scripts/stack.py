@@ -179,21 +179,22 @@ class Stack:
         stack_id = secrets.token_hex(8)
         env = self.environment(stack_id)
         started = {}
-        for component in self.components:
-            log = open(self.state_dir / f"{component}.log", "ab")  # noqa: SIM115 (the child keeps it open)
-            with log:
-                process = subprocess.Popen(
-                    self.command(component),
-                    env=env,
-                    cwd=PROJECT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            started[component] = StartedProcess.of(process.pid)
-        StackRecord(stack_id, self.url, started).write(self.state_path)
         try:
+            for component in self.components:
+                log = open(self.state_dir / f"{component}.log", "ab")  # noqa: SIM115 (the child keeps it open)
+                with log:
+                    process = subprocess.Popen(
+                        self.command(component),
+                        env=env,
+                        cwd=PROJECT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                started[component] = StartedProcess.of(process.pid)
+                # Recorded as each one starts: should the next one fail to start, `stop` still finds this one.
+                StackRecord(stack_id, self.url, started).write(self.state_path)
             if self.after_start:
                 self.after_start()
             self.wait_healthy(timeout)

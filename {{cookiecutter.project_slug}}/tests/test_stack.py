@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from scripts.ports import HOST, free_port, port_in_use
-from scripts.processes import StartedProcess
+from scripts.processes import StartedProcess, processes_using
 from scripts.stack import Stack, StackError, StackRecord
 from tests.conftest import PROJECT
 
@@ -91,6 +91,21 @@ def test_a_record_whose_process_id_went_to_another_process_signals_nothing(
     time.sleep(0.5)
     assert unrelated_process.poll() is None, "stop signalled a process the stack did not start"
     assert not stack.state_path.exists(), "the stale record must be cleared"
+
+
+def test_a_component_that_cannot_start_stops_the_ones_started_before_it(tmp_path: Path) -> None:
+    # The folder in its command line tells this test's process from any other.
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)", str(tmp_path)]
+    stack = Stack(
+        home=tmp_path / "home",
+        state_dir=tmp_path / "state",
+        components=("first", "second"),
+        commands={"first": sleeper, "second": [str(tmp_path / "no-such-program")]},
+    )
+    with pytest.raises(FileNotFoundError):
+        stack.start()
+    assert processes_using(tmp_path) == [], "the component started first was left running"
+    assert not stack.state_path.exists()
 
 
 @pytest.fixture
