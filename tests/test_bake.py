@@ -47,6 +47,8 @@ COMMON_FILES = {
     "examples/retrain_and_evaluate.py",
     "scripts/__init__.py",
     "scripts/docker_env.py",
+    "scripts/ports.py",
+    "scripts/processes.py",
     "scripts/run_dag.py",
     "scripts/stack.py",
     *(f"benchmarks/{name}.py" for name in ("__init__", "__main__", "phase", "plot", "workload")),
