@@ -83,7 +83,7 @@ def main() -> int:
         "  make setup   # virtualenv with pinned dependencies, Airflow initialised (about 1 minute)\n"
         "  make run     # train, evaluate, promote and score once through a real scheduler (under a minute)\n"
         "  make stack   # Airflow's UI and REST API on http://localhost:8080\n"
-        "  make test    # the project's tests (8 to 9 minutes on 2 busy cores)\n"
+        "  make test    # the project's tests (5 to 8 minutes on 2 cores)\n"
     )
     return 0
 
