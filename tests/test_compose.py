@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import BACKENDS, BIN, git, is_ci
+from .helpers import BACKENDS, BIN, git, is_ci, project_helper
 
 BUCKET = "ml-artifacts"  # not the default, so the answer is seen to reach the stack
 HANDOFF_MOUNT = "/opt/airflow/handoff"
@@ -46,6 +46,10 @@ ONE_SHOT = {"airflow-init", "minio-create-bucket"}
 # Environment that differs by role on purpose (the image's entrypoint reads them); everything else is shared.
 ROLE_KEYS = {"DUMB_INIT_SETSID", "_AIRFLOW_DB_MIGRATE", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_ADMIN_PASSWORD"}
 REQUIRED = re.compile(r"\$\{(\w+):\?")
+# A setting the handoff library reads, as its code names it.
+HANDOFF_SETTING = re.compile(r'"(HANDOFF_[A-Z0-9_]+)"')
+# Settings compose fixes on purpose, whatever .env says.
+FIXED_IN_COMPOSE = {"HANDOFF_ROOT"}  # the named volume's mount point in every container, not .env's host path
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,33 @@ def test_defaults_need_only_the_required_settings(baked: Baked, docker_compose: 
     if baked.backend == "s3":
         assert env["HANDOFF_S3_BUCKET"] == BUCKET
         assert env["HANDOFF_S3_PREFIX"] == "handoff"
+
+
+def test_every_handoff_setting_in_env_reaches_the_airflow_containers(
+    baked: Baked, docker_compose: str, tmp_path: Path
+) -> None:
+    """Each HANDOFF_* setting the baked library reads, set in .env, arrives unchanged in every Airflow container."""
+    sources = (baked.path / "src").rglob("*.py")
+    read = {name for source in sources for name in HANDOFF_SETTING.findall(source.read_text())}
+    assert "HANDOFF_SIGNING_KEY" in read, "the scan must see the library's settings"
+    chosen = {name: f"chosen-{name.lower()}" for name in sorted(read - FIXED_IN_COMPOSE)}
+    env_file = tmp_path / "all-settings.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in {**baked.env, **chosen}.items()))
+    result = compose(docker_compose, baked.path, "--env-file", str(env_file), "config")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for service in sorted(AIRFLOW_SERVICES):
+        env = services[service]["environment"]
+        lost = sorted(name for name, value in chosen.items() if env.get(name) != value)
+        assert lost == [], f"{service} does not get these settings from .env"
+
+
+def test_docker_env_script_without_getuid(baked: Baked, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native Windows Python has no os.getuid: the script still fills AIRFLOW_UID (the official image's user).
+    No Windows runs here, so the function is removed from `os` for the call."""
+    docker_env = project_helper(baked.path, "docker_env")
+    monkeypatch.delattr(os, "getuid")
+    assert docker_env.value_for("AIRFLOW_UID") == "50000"
 
 
 def test_docker_env_script(baked: Baked) -> None:

@@ -20,8 +20,9 @@ DEFAULT_UID = 50000  # the airflow user of the official image
 
 def value_for(name: str) -> str:
     """A random secret, except for the settings that have a format of their own."""
-    if name == "AIRFLOW_UID":
-        return str(os.getuid() or DEFAULT_UID)  # Airflow must not run as root
+    if name == "AIRFLOW_UID":  # Airflow must not run as root; native Windows Python has no getuid
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return str(uid or DEFAULT_UID)
     if name.endswith("FERNET_KEY"):
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     if name == "HANDOFF_SIGNING_KEY":
