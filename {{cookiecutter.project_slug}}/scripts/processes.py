@@ -9,6 +9,7 @@ processes.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,9 +39,9 @@ class StartedProcess:
         try:
             process = psutil.Process(self.pid)
             same = abs(process.create_time() - self.create_time) < SAME_START_SECONDS
-            return process if same and process.status() != psutil.STATUS_ZOMBIE else None
         except psutil.Error:
             return None
+        return process if same and alive(process) else None
 
 
 def alive(process: psutil.Process) -> bool:
@@ -67,7 +68,7 @@ def carrying(variable: str, value: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if process.pid != psutil.Process().pid and process.environ().get(variable) == value and alive(process):
+            if process.pid != os.getpid() and process.environ().get(variable) == value and alive(process):
                 found.append(process)
     return found
 
@@ -102,7 +103,7 @@ def processes_using(folder: Path, home_variable: str = "AIRFLOW_HOME") -> list[s
     mark = str(folder)
     found = []
     for process in psutil.process_iter():
-        if process.pid == psutil.Process().pid:
+        if process.pid == os.getpid():
             continue
         with contextlib.suppress(psutil.Error):
             if not alive(process):
