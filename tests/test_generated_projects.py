@@ -71,6 +71,13 @@ def project_processes(project: Path) -> list[str]:
     return project_helper(project, "processes").processes_using(project)
 
 
+def printed_login(stack_output: str) -> tuple[str, str, str]:
+    """URL, user and password from `make stack`'s "Airflow is up: URL  (login: USER / PASSWORD; ...)" line."""
+    url, login = stack_output.split("Airflow is up: ")[1].split("  (login: ")
+    username, password = login.split(";")[0].split(" / ")
+    return url, username, password
+
+
 def own_ports(project: Path) -> dict[str, str]:
     """Ports of the test's own for the project's make targets: the backends' tests run side by side."""
     free_port = project_helper(project, "ports").free_port
@@ -166,9 +173,7 @@ def test_the_airflow_ui_shows_the_pipeline() -> None:
     make_ok(project, "setup")
     make_ok(project, "run", **ports)
     try:
-        output = make_ok(project, "stack", **ports)
-        url, login = output.split("Airflow is up: ")[1].split("  (login: ")
-        username, password = login.split(";")[0].split(" / ")
+        url, username, password = printed_login(make_ok(project, "stack", **ports))
         check_airflow_ui(url, username, password, fresh_folder(SCREENSHOT_DIR))
     finally:
         make(project, "stack-down", **ports)
@@ -217,31 +222,30 @@ def check_stack(project: Path, backend: str, ports: dict[str, str]) -> None:
     with stale_stack_record(project):
         output = make_ok(project, "stack", **ports)
         assert "cleared the record of a stack that no longer runs" in output
-        url = f"http://127.0.0.1:{ports['API_PORT']}"
-        assert f"Airflow is up: {url}" in output and "login: admin / " in output
+        url, username, password = printed_login(output)
+        assert (url, username) == (f"http://127.0.0.1:{ports['API_PORT']}", "admin") and password
         assert "already running" in make_ok(project, "stack", **ports), "a second make stack must not start a copy"
         run = make_ok(project, "run", **ports)
         assert "using the running stack" in run and ": success" in run and "accuracy:" in run
-        password = output.split("login: admin / ")[1].split(";")[0]
-        check_rest_client_run(project, backend, ports, url, password)
+        check_rest_client_run(project, backend, output, ports)
         assert "stopped" in make_ok(project, "stack-down", **ports)
         assert "Airflow is up" in make_ok(project, "stack", **ports), "make stack right after make stack-down"
 
 
-def check_rest_client_run(project: Path, backend: str, ports: dict[str, str], url: str, password: str) -> None:
+def check_rest_client_run(project: Path, backend: str, stack_output: str, ports: dict[str, str]) -> None:
     """A run triggered through the REST API by an outside client (tests/rest_trigger.py, with the project's own API
-    client): it succeeds, its consumer verified the model, and the model loads outside Airflow."""
+    client) with the login `make stack` printed: it succeeds, its consumer verified the model, and the model loads
+    outside Airflow (s3: with the connection line `make stack` printed for such commands)."""
+    url, username, password = printed_login(stack_output)
     env = {**os.environ, **ports}
     if backend == "s3":
-        endpoint = f"http://127.0.0.1:{ports['S3_PORT']}"
-        extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-        connection = {"conn_type": "aws", "login": "local", "password": "local-secret", "extra": extra}
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(connection)
+        connection = stack_output.split("export AIRFLOW_CONN_AWS_DEFAULT='")[1].split("'\n")[0]
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = connection
     elif backend == "shared_fs":
         env["HANDOFF_ROOT"] = str(project / ".data" / "models")
     script = REPO_ROOT / "tests" / "rest_trigger.py"
     client = subprocess.run(
-        [str(project / ".venv/bin/python"), str(script), url, "admin", password, "3", backend],
+        [str(project / ".venv/bin/python"), str(script), url, username, password, "3", backend],
         cwd=project,
         env=env,
         capture_output=True,
