@@ -64,7 +64,7 @@ locks: bootstrap ## Re-pin requirements/<backend>.lock of the generated project 
 	for backend in shared_fs s3 variables; do \
 	  rm -rf build/locks/$$backend; \
 	  $(BIN)/cookiecutter --no-input -o build/locks/$$backend . storage_backend=$$backend > /dev/null || exit 1; \
-	  $(BIN)/uv pip compile -q --python-version 3.11 --no-header --no-annotate --extra dev \
+	  $(BIN)/uv pip compile -q --python-version 3.11 --no-header --no-annotate --extra dev --extra kubernetes \
 	    build/locks/$$backend/model-pipeline/pyproject.toml -o "$(LOCK_DIR)/$$backend.lock" || exit 1; \
 	  $(BIN)/uv pip install -q --no-deps --python $(BIN)/python --target build/locks/$$backend/site \
 	    -r "$(LOCK_DIR)/$$backend.lock" || exit 1; \

