@@ -21,6 +21,7 @@ BACKEND_FILES = {
         "tests/handoff/test_shared_fs.py",
         "tests/handoff/test_retention_shared_fs.py",
         "benchmarks/shared_fs.py",
+        "deploy/helm/handoff-pvc.yaml",
     ],
     "s3": [
         f"{HANDOFF}/s3.py",

@@ -42,11 +42,13 @@ COMMON_FILES = {
     "docker-compose.yaml",
     "pyproject.toml",
     "requirements.lock",
+    "deploy/helm/values.yaml",
     "dags/train_and_score.py",
     "dags/score_champion.py",
     "examples/retrain_and_evaluate.py",
     "scripts/__init__.py",
     "scripts/docker_env.py",
+    "scripts/image_requirements.py",
     "scripts/ports.py",
     "scripts/processes.py",
     "scripts/run_dag.py",
@@ -80,7 +82,12 @@ COMMON_FILES = {
 }
 RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/pins.py", "dags/handoff_retention.py"}
 BACKEND_FILES = {
-    "shared_fs": {f"src/{PKG}/handoff/shared_fs.py", "benchmarks/shared_fs.py", *RETENTION_FILES},
+    "shared_fs": {
+        f"src/{PKG}/handoff/shared_fs.py",
+        "benchmarks/shared_fs.py",
+        "deploy/helm/handoff-pvc.yaml",
+        *RETENTION_FILES,
+    },
     "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
     "variables": {
         f"src/{PKG}/handoff/variables.py",

@@ -144,6 +144,7 @@ def test_project_works_as_documented(backend: str) -> None:
     commit_all(project, "Initial commit")
     ports = own_ports(project)
     make_ok(project, "setup")
+    check_readme_docker_commands(project)
     # Twice in a row: the second starts while the first one's connections still linger on the same ports.
     for _ in range(2):
         run = make_ok(project, "run", **ports)
@@ -194,6 +195,47 @@ def check_template_update(template: Path, project: Path) -> None:
     assert not list(project.rglob("*.rej")), "the update left rejected hunks"
     assert cruft(project, "check").returncode == 0
     assert (project / "dags" / Path(EXAMPLE_DAG).name).is_file(), "the update lost the user's DAG"
+
+
+# The service the README's Docker commands run in, and the settings compose gives it that decide what they find.
+DOCKER_EXEC = "docker compose exec airflow-apiserver "
+COMPOSE_AIRFLOW_ENV = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true", "AIRFLOW__CORE__LOAD_EXAMPLES": "false"}
+
+
+def check_readme_docker_commands(project: Path) -> None:
+    """The README's `docker compose exec airflow-apiserver airflow ...` lines, in their order, with the project's own
+    Airflow on a fresh metadata DB, as the containers have right after `airflow-init` migrated it and before the DAG
+    processor's first parse: afterwards the main DAG and its consumer are unpaused and the main DAG has a run. (No
+    Docker engine here; `airflow dags unpause` of a DAG not yet in the DB prints a note and exits 0, so the state
+    is what is checked.)"""
+    readme = (project / "README.md").read_text()
+    section = readme.split("## Run with Docker", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("  #")[0].strip() for line in section.splitlines() if line.startswith(DOCKER_EXEC)]
+    steps = [line.removeprefix(DOCKER_EXEC).split() for line in lines]
+    assert steps and all(step[0] == "airflow" for step in steps), lines
+    home = fresh_folder(project.parent / "docker-commands-home")
+    env = {**os.environ, **COMPOSE_AIRFLOW_ENV, "AIRFLOW_HOME": str(home)}
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(project / "dags")
+    airflow = str(project / ".venv" / "bin" / "airflow")
+
+    def run(*args: str) -> str:
+        result = subprocess.run([airflow, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"`airflow {' '.join(args)}` exited {result.returncode}: {result.stderr[-2000:]}"
+        return result.stdout
+
+    run("db", "migrate")  # what airflow-init does before the other services start
+    for step in steps:
+        run(*step[1:])
+
+    def listed(*args: str) -> list[dict]:
+        """A listing's `-o json` table: Airflow prints its warnings to stdout too, the table is the last line."""
+        return json.loads(run(*args, "-o", "json").splitlines()[-1])
+
+    paused = {dag["dag_id"]: dag["is_paused"] for dag in listed("dags", "list")}
+    main_and_consumer = {dag: paused.get(dag) for dag in ("train_and_score", "score_champion")}
+    assert main_and_consumer == {"train_and_score": "False", "score_champion": "False"}, paused
+    assert listed("dags", "list-runs", "train_and_score"), "the README's trigger made no run"
+    shutil.rmtree(home)
 
 
 @contextmanager
