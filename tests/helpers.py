@@ -83,12 +83,12 @@ def cruft_create(template: Path, output_dir: Path, config: Path | None = None, *
     return output_dir / "model-pipeline"
 
 
-def project_helper(project: Path, name: str) -> ModuleType:
-    """The generated project's own helper module ``scripts/<name>.py`` (ports, processes), loaded from its file: the
-    template's tests find ports and processes with the project's helpers, not with copies of them."""
+def project_helper(project: Path, name: str, folder: str = "scripts") -> ModuleType:
+    """The generated project's own helper module ``<folder>/<name>.py`` (ports, processes, the benchmark's sources
+    digest), loaded from its file: the template's tests use the project's helpers, not copies of them."""
     module_name = f"project_helper_{name}_{abs(hash(project))}"
-    spec = importlib.util.spec_from_file_location(module_name, project / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None, f"{project} has no scripts/{name}.py"
+    spec = importlib.util.spec_from_file_location(module_name, project / folder / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"{project} has no {folder}/{name}.py"
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses look their module up while the file runs
     spec.loader.exec_module(module)

@@ -38,7 +38,8 @@ SOAK_BACKENDS = ("variables", "shared_fs")
 # variables only takes models under its limit (48 KiB by default).
 BENCH_ENV = {"BENCH_REPEATS": "1", "BENCH_PARSE_RUNS": "1"}
 BENCH_SIZE_MB = {"shared_fs": 1, "s3": 1, "variables": 0.01}
-BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_rss_mb", "baseline_rss_mb"}
+BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_rss_mb", "baseline_rss_mb", "spool_mb"}
+METHODS = ("handoff", "naive", "raw")
 
 
 def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
@@ -106,17 +107,34 @@ TEMPLATE_CHANGE = "A paragraph the template added after this project was made."
 
 
 def check_bench_outputs(project: Path, backend: str) -> None:
-    """results.json has DESIGN.md's shape: every method and phase at the size asked for; the plot is a PNG."""
+    """results.json has DESIGN.md's shape, with the conditions it was measured under: every method and phase at the
+    size asked for under a task's conditions (and the other loads the backend has), the method order shuffled and
+    recorded, the digest of the handoff sources that produced it, and every DAG file's parse cost; the plot is a
+    PNG."""
     document = json.loads((project / "benchmarks/results.json").read_text())
-    assert {"created_at", "python", "results"} <= document.keys()
-    records = document["results"]
-    assert all(record.keys() == BENCH_RECORD_KEYS for record in records)
-    runs = {(r["backend"], r["method"], r["phase"], r["model_mb"]) for r in records}
-    size = BENCH_SIZE_MB[backend]
-    assert runs == {(backend, m, p, size) for m in ("handoff", "naive", "raw") for p in ("save", "load")}
+    assert document.keys() >= {"created_at", "python", "results", "seed", "orders", "conditions", "targets"}
+    sources = project_helper(project, "sources", folder="benchmarks")
+    assert document["handoff_sources_sha256"] == sources.handoff_sources_sha256(project / "src/model_pipeline/handoff")
+    records, size = document["results"], BENCH_SIZE_MB[backend]
+    assert all(record.keys() >= BENCH_RECORD_KEYS for record in records)
+    loads = {
+        "shared_fs": {("task", "cold"), ("task", "warm"), ("script", "cold")},
+        "s3": {("task", None), ("script", None)},
+        "variables": {("task", None)},
+    }
+    runs = {(r["method"], r["phase"], r["conditions"], r.get("cache")) for r in records}
+    expected = {(m, "save", "task", None) for m in METHODS}
+    expected |= {(m, "load", *load) for m in METHODS for load in loads[backend]}
+    assert runs == expected
+    assert {(r["backend"], r["model_mb"]) for r in records} == {(backend, size)}
     for record in records:
         assert record["seconds"] > 0 and record["peak_rss_mb"] >= record["baseline_rss_mb"] > 0
-    assert document["dag_parse"]["parse_beyond_sdk_ms"] > 0
+        assert record["spool_mb"] >= 0
+    assert [sorted(order["methods"]) for order in document["orders"]] == [sorted(METHODS)] * len(document["orders"])
+    assert [target["model_mb"] for target in document["targets"]] == [size]
+    parsed = sorted(cost["file"] for cost in document["dag_parse"])
+    assert parsed == sorted(f"dags/{path.name}" for path in (project / "dags").glob("*.py"))
+    assert all(cost["parse_beyond_sdk_ms"] > 0 for cost in document["dag_parse"])
     assert (project / "benchmarks/results.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -2,16 +2,20 @@
 
 Methods: ``handoff`` (this project), ``naive`` (the recipe users copy from blog posts) and ``raw`` (the same
 array bytes moved with no serialisation or hashing: the floor). Writes ``benchmarks/results.json`` and
-``benchmarks/results.png``, and prints a table. Settings (environment):
+``benchmarks/results.png``, and prints a table and the targets. Settings (environment):
 
 - ``BENCH_SIZES_MB``: model sizes in MiB, comma-separated (default ``{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}``{% if cookiecutter.storage_backend == "variables" %}: the
   variables backend refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default, and sizes over it
   are skipped{% endif %}).
 - ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 5).
-- ``BENCH_PARSE_RUNS``: fresh processes timing the DAG file's parse (default 5).
+- ``BENCH_SEED``: seeds the method order, shuffled in every repeat and recorded (default 0).
+- ``BENCH_PARSE_RUNS``: fresh processes timing each DAG file's parse (default 5).
 
-It also times the main DAG file's parse, beyond ``import airflow.sdk`` alone (the DAG processor re-parses it
-all the time).
+Every phase runs under a task's conditions (``airflow.sdk`` and the model's module imported before its
+baseline){% if cookiecutter.storage_backend != "variables" %}; loads are also measured as a script runs them (nothing imported){% endif %}.{% if cookiecutter.storage_backend == "shared_fs" %} Before a load
+from the disk (``cold``) the stored file is written back and evicted from the page cache; a ``warm`` load follows
+it.{% endif %} Between phases everything dirty is written back (``os.sync``), so no phase pays for another's writes.
+It also times each DAG file's parse beyond ``import airflow.sdk`` (the DAG processor re-parses them all the time).
 """
 
 from __future__ import annotations
@@ -19,27 +23,35 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
+import random
 import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.handoff import default_store
+
 from . import {{ cookiecutter.storage_backend }} as backend
+from .parse_cost import dag_parse_cost
 from .plot import plot
+from .report import METHODS, is_main, median_runs, table, targets
+from .sources import handoff_sources_sha256
+from .workload import drop_from_page_cache
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results.json"
 PLOT = PROJECT / "benchmarks" / "results.png"
-DAG_FILE = PROJECT / "dags" / "train_and_score.py"
-METHODS = ("handoff", "naive", "raw")
-PHASES = ("save", "load")
+HANDOFF_SOURCES = PROJECT / "src" / "{{ cookiecutter.package_name }}" / "handoff"
 DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}"
 # numpy asks for transparent huge pages on large arrays; with the kernel's default "madvise" defrag, the first
 # such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
 # machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
 PHASE_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+CONDITIONS = {
+    "task": "airflow.sdk and the model's module imported before the baseline, as in an Airflow task",
+    "script": "nothing imported before the baseline, as in a notebook or script",
+}
 
 
 def sizes_from_env() -> list[float]:
@@ -53,103 +65,55 @@ def sizes_from_env() -> list[float]:
     return sorted({int(s) if s.is_integer() else s for s in sizes})
 
 
-def count_from_env(name: str, default: int) -> int:
+def count_from_env(name: str, default: int, minimum: int = 1) -> int:
     text = os.environ.get(name) or str(default)
-    if not text.isdigit() or int(text) < 1:
-        raise SystemExit(f"{name}={text!r}: expected a positive whole number")
+    if not text.isdigit() or int(text) < minimum:
+        raise SystemExit(f"{name}={text!r}: expected a whole number of at least {minimum}")
     return int(text)
 
 
-def run_phase(method: str, phase: str, size_mb: float, workdir: Path) -> dict:
-    """One phase in a fresh Python process; returns its measurement."""
-    handle, result = workdir / f"{method}-{size_mb}.handle.json", workdir / f"{method}-{size_mb}.{phase}.json"
-    command = [sys.executable, "-m", "benchmarks.phase", method, phase, str(size_mb), str(handle), str(result)]
-    env = {**os.environ, **PHASE_ENV}
-    done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+def run_phase(workdir: Path, *args: str) -> dict:
+    """One ``benchmarks.phase`` in a fresh Python process; returns its measurement."""
+    result = workdir / "result.json"
+    command = [sys.executable, "-m", "benchmarks.phase", *args[:4], str(result), *args[4:]]
+    done = subprocess.run(command, cwd=PROJECT, env={**os.environ, **PHASE_ENV}, capture_output=True, text=True)
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise SystemExit(f"{method} {phase} of a {size_mb} MB model failed (exit {done.returncode}):\n{output}")
-    measurement = json.loads(result.read_text())
-    measurement["model_mb"] = size_mb
-    return measurement
+        raise SystemExit(f"{' '.join(args[:3])} failed (exit {done.returncode}):\n{output}")
+    return json.loads(result.read_text())
 
 
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median time (the lower middle one for an even count): a real run, not a blend."""
-    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+def loads_of_one_save() -> list[tuple[str, str | None]]:
+    """(conditions, cache) of each load that follows a save, in order: a warm load right after a cold one."""
+    loads = [("task", cache) for cache in backend.LOAD_CACHES]
+    if backend.SCRIPT_LOADS:
+        loads.append(("script", backend.LOAD_CACHES[0]))
+    return loads
 
 
-# The smallest TaskFlow DAG: what any DAG file costs beyond ``import airflow.sdk`` (Airflow loads its DAG and task
-# machinery lazily, on first use).
-MINIMAL_DAG = """
-from airflow.sdk import dag, task
-
-
-@dag(schedule=None)
-def minimal():
-    @task
-    def one() -> int:
-        return 1
-
-    one()
-
-
-minimal()
-"""
-PARSE_CODE = """
-import runpy, sys, time
-start = time.perf_counter(); import airflow.sdk; times = [time.perf_counter() - start]
-for path in sys.argv[1:]:
-    start = time.perf_counter(); runpy.run_path(path); times.append(time.perf_counter() - start)
-print(*times)
-"""
-
-
-def dag_parse_cost(runs: int) -> dict:
-    """Milliseconds to execute the main DAG file after ``import airflow.sdk``, median of fresh processes.
-
-    Also: the smallest TaskFlow DAG's cost, and the main DAG's cost once that one was parsed (its own share).
-    """
-    with tempfile.TemporaryDirectory(prefix="bench-parse-") as workdir:
-        minimal = Path(workdir) / "minimal_dag.py"
-        minimal.write_text(MINIMAL_DAG)
-        alone, after_minimal = [], []
-        for _ in range(runs):
-            for files, timings in (([DAG_FILE], alone), ([minimal, DAG_FILE], after_minimal)):
-                command = [sys.executable, "-c", PARSE_CODE, *map(str, files)]
-                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
-                timings.append([float(v) * 1000 for v in out[-len(files) - 1 :]])
-
-    def median(timings: list[list[float]], column: int) -> float:
-        return round(statistics.median(t[column] for t in timings), 1)
-
-    return {
-        "file": DAG_FILE.relative_to(PROJECT).as_posix(),
-        "import_airflow_sdk_ms": median(alone, 0),
-        "parse_beyond_sdk_ms": median(alone, 1),
-        "minimal_taskflow_dag_ms": median(after_minimal, 1),
-        "parse_beyond_minimal_dag_ms": median(after_minimal, 2),
-        "runs": runs,
-    }
-
-
-def table(results: list[dict]) -> str:
-    rows = ["  model MB  method    save s  load s  total s  save +MB  load +MB"]
-    by_key = {(r["model_mb"], r["method"], r["phase"]): r for r in results}
-    for size_mb, method in dict.fromkeys((r["model_mb"], r["method"]) for r in results):
-        save, load = by_key[(size_mb, method, "save")], by_key[(size_mb, method, "load")]
-        extra = [r["peak_rss_mb"] - r["baseline_rss_mb"] for r in (save, load)]
-        total = save["seconds"] + load["seconds"]
-        rows.append(
-            f"  {size_mb:>8}  {method:<8} {save['seconds']:7.3f} {load['seconds']:7.3f} {total:8.3f}"
-            f" {extra[0]:9.1f} {extra[1]:9.1f}"
-        )
-    return "\n".join(rows)
+def run_method(method: str, size_mb: float, workdir: Path, store: object) -> list[dict]:
+    """A save, then each load of it (the last one deletes what the save stored)."""
+    handle_file, size = workdir / "handle.json", str(size_mb)
+    same = {"model_mb": size_mb, "conditions": "task"}  # the size as asked (1, not 1.0)
+    runs = [run_phase(workdir, method, "save", size, str(handle_file), "task", "keep") | same]
+    loads = loads_of_one_save()
+    for number, (conditions, cache) in enumerate(loads, start=1):
+        if cache == "cold":
+            handle = json.loads(handle_file.read_text())["handle"]
+            drop_from_page_cache(backend.stored_files(method, handle, store))
+        else:
+            os.sync()
+        keep = "keep" if number < len(loads) else "discard"
+        run = run_phase(workdir, method, "load", size, str(handle_file), conditions, keep)
+        runs.append(run | same | {"conditions": conditions} | ({"cache": cache} if cache else {}))
+    os.sync()
+    return runs
 
 
 def main() -> int:
     sizes = sizes_from_env()
     repeats = count_from_env("BENCH_REPEATS", 5)
+    seed = count_from_env("BENCH_SEED", 0, minimum=0)
     skipped = []
 {%- if cookiecutter.storage_backend == "variables" %}
     for size_mb in sizes:
@@ -158,37 +122,56 @@ def main() -> int:
             skipped.append({"backend": backend.NAME, "model_mb": size_mb, "reason": reason})
     sizes = [s for s in sizes if s not in {skip["model_mb"] for skip in skipped}]
 {%- endif %}
-    runs: dict[tuple, list[dict]] = {}
+    runs, hashing, orders = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir, backend.storage() as where:
+        store = default_store()
         print(f"{backend.NAME}: {where}; sizes {sizes} MB, {repeats} runs each, every phase in a fresh process")
         for repeat in range(1, repeats + 1):
             for size_mb in sizes:
-                for method in METHODS:
-                    for phase in PHASES:
-                        run = run_phase(method, phase, size_mb, Path(workdir))
-                        runs.setdefault((size_mb, method, phase), []).append(run)
-                        extra = run["peak_rss_mb"] - run["baseline_rss_mb"]
-                        print(f"  run {repeat}: {size_mb} MB {method} {phase}: {run['seconds']:.3f} s, +{extra:.0f} MB")
-    results = [median_run(r) for r in runs.values()]
-    parse = dag_parse_cost(count_from_env("BENCH_PARSE_RUNS", 5))
+                order = list(METHODS)
+                random.Random(f"{seed}/{repeat}/{size_mb}").shuffle(order)
+                orders.append({"repeat": repeat, "model_mb": size_mb, "methods": order})
+                for method in order:
+                    for run in run_method(method, size_mb, Path(workdir), store):
+                        runs.append(run)
+                        label = " ".join(filter(None, (run["phase"], run["conditions"], run.get("cache"))))
+                        extra = run["peak_rss_mb"] - run["baseline_rss_mb"] + run["spool_mb"]
+                        print(f"  run {repeat}: {size_mb} MB {method} {label}: {run['seconds']:.3f} s, +{extra:.0f} MB")
+                hashing.append(run_phase(Path(workdir), "sha256", "-", str(size_mb), "-") | {"model_mb": size_mb})
+    results = median_runs(runs)
+    parse_runs = count_from_env("BENCH_PARSE_RUNS", 5)
+    parse = [dag_parse_cost(path, PROJECT, parse_runs) for path in sorted((PROJECT / "dags").glob("*.py"))]
+    goals = targets(results, backend.NAME, hashing)
     document = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
+        "handoff_sources_sha256": handoff_sources_sha256(HANDOFF_SOURCES),
         "results": results,
         "skipped": skipped,
         "repeats": repeats,
+        "seed": seed,
+        "orders": orders,
+        "conditions": CONDITIONS,
+        "cache_eviction": "os.sync, then posix_fadvise(POSIX_FADV_DONTNEED)" if hasattr(os, "posix_fadvise") else None,
+        "spool_on_tmpfs": str(backend.spool_on_tmpfs(store) or "") or None,
+        "sha256_two_passes": hashing,
+        "targets": goals,
         "dag_parse": parse,
     }
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     if results:
-        plot(results, PLOT, backend.NAME)
-    print(f"\n{backend.NAME}, median of {repeats} runs (extra = peak RSS over the phase's baseline, MiB):")
+        plot([r for r in results if is_main(r)], PLOT, backend.NAME)
+    print(f"\n{backend.NAME}, median of {repeats} runs (extra: peak RSS over the baseline + tmpfs spool, MiB):")
     print(table(results))
-    print(
-        f"\nparse of {parse['file']} beyond import airflow.sdk ({parse['import_airflow_sdk_ms']} ms):"
-        f" {parse['parse_beyond_sdk_ms']} ms; the smallest TaskFlow DAG: {parse['minimal_taskflow_dag_ms']} ms,"
-        f" this file after it: {parse['parse_beyond_minimal_dag_ms']} ms (medians of {parse['runs']} processes)"
-    )
+    for goal in goals:
+        print("  " + ", ".join(f"{key} {value}" for key, value in goal.items()))
+    for cost in parse:
+        print(
+            f"parse of {cost['file']} beyond import airflow.sdk ({cost['import_airflow_sdk_ms']} ms):"
+            f" {cost['parse_beyond_sdk_ms']} ms; after the smallest TaskFlow DAG"
+            f" ({cost['minimal_taskflow_dag_ms']} ms): {cost['parse_beyond_minimal_dag_ms']} ms"
+            f" (medians of {cost['runs']} processes)"
+        )
     print(f"wrote {RESULTS.relative_to(PROJECT)}" + (f" and {PLOT.relative_to(PROJECT)}" if results else ""))
     return 0
 

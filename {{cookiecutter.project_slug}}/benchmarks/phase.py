@@ -1,70 +1,108 @@
 """One phase (save or load) of one method, measured in this fresh process as one Airflow task would run it.
 
-``python -m benchmarks.phase METHOD PHASE SIZE_MB HANDLE_FILE RESULT_FILE`` (``make bench`` runs it).
+``python -m benchmarks.phase METHOD PHASE SIZE_MB HANDLE_FILE RESULT_FILE CONDITIONS KEEP`` (``make bench`` runs it).
 A save leaves what a load needs (the reference, or its equivalent) in HANDLE_FILE; a load reads it, uses the
-model once, checks it got the model that was saved, and deletes what the save stored.
+model once, checks it got the model that was saved, and deletes what the save stored unless KEEP is ``keep``
+(another load of it follows). CONDITIONS is ``task`` (what a task has imported, ``airflow.sdk`` and the model's
+module, is imported before the baseline) or ``script`` (nothing is: a notebook or script loading a model).
+``python -m benchmarks.phase sha256 - SIZE_MB - RESULT_FILE`` times two SHA-256 passes over the model's bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import {{ cookiecutter.storage_backend }} as backend
-from .workload import build_model, peak_rss_mb, reset_peak_rss, use
+from .workload import MIB, arrays_of, as_bytes, build_model, peak_folder_mb, peak_rss_mb, reset_peak_rss, use
+
+# What an Airflow task process has imported before the task's code runs: the Task SDK, and, in a load, the
+# module of the model it loads (its save built the model, so it has that already).
+TASK_IMPORTS = ("airflow.sdk", "sklearn.neighbors")
 
 
-def measure(method: str, phase: str, size_mb: float, handle_file: str) -> dict:
-    """Time ``phase`` alone; its memory is the peak over the RSS just before it (the baseline)."""
+def measure(method: str, phase: str, size_mb: float, handle_file: str, conditions: str, keep: bool) -> dict:
+    """Time ``phase`` alone; its memory is the peak over the RSS just before it (the baseline), plus the peak of
+    the temporary files it keeps on a tmpfs, which are memory too."""
+    if conditions == "task":
+        for module in TASK_IMPORTS:
+            importlib.import_module(module)
     handle_path = Path(handle_file)
+    store = backend.open_store()
     if phase == "save":
         model = build_model(size_mb)
         checksum = use(model)
-        store = backend.open_store()
-        reset_peak_rss()
-        baseline, start = peak_rss_mb(), time.perf_counter()
-        handle = backend.SAVE[method](model, store)
-        seconds, peak = time.perf_counter() - start, peak_rss_mb()
+        with measured(store) as figures:
+            handle = backend.SAVE[method](model, store)
         handle_path.write_text(json.dumps({"handle": handle, "checksum": checksum}))
     else:
-        import sklearn.neighbors  # noqa: F401  the model's own module is imported before the baseline
-
         saved = json.loads(handle_path.read_text())
-        store = backend.open_store()
-        reset_peak_rss()
-        baseline, start = peak_rss_mb(), time.perf_counter()
-        checksum = use(backend.LOAD[method](saved["handle"], store))
-        seconds, peak = time.perf_counter() - start, peak_rss_mb()
-        backend.discard(method, saved["handle"], store)
+        with measured(store) as figures:
+            checksum = use(backend.LOAD[method](saved["handle"], store))
+        if not keep:
+            backend.discard(method, saved["handle"], store)
         if checksum != saved["checksum"]:
             raise RuntimeError(f"{method} loaded a different model than it saved ({checksum} != {saved['checksum']})")
-    return {
-        "backend": backend.NAME,
-        "method": method,
-        "phase": phase,
-        "model_mb": size_mb,
-        "seconds": round(seconds, 4),
-        "peak_rss_mb": round(peak, 1),
-        "baseline_rss_mb": round(baseline, 1),
-    }
+    return {"backend": backend.NAME, "method": method, "phase": phase, "model_mb": size_mb, **figures}
 
 
-def measure_and_write(method: str, phase: str, size_mb: float, handle_file: str, result_file: str) -> None:
-    result = measure(method, phase, size_mb, handle_file)
-    Path(result_file).write_text(json.dumps(result))
+@contextmanager
+def measured(store: object) -> Iterator[dict]:
+    """The figures of the block it wraps, filled in when it ends: seconds, peak and baseline RSS, and the peak of
+    the spool files it kept on a tmpfs (0 when the spool is on a disk)."""
+    figures: dict = {}
+    with peak_folder_mb(backend.spool_on_tmpfs(store)) as spool_peak:
+        reset_peak_rss()
+        baseline, start = peak_rss_mb(), time.perf_counter()
+        yield figures
+        seconds, peak = time.perf_counter() - start, peak_rss_mb()
+    figures.update(
+        seconds=round(seconds, 4),
+        peak_rss_mb=round(peak, 1),
+        baseline_rss_mb=round(baseline, 1),
+        spool_mb=round(spool_peak[0], 1),
+    )
+
+
+def hash_twice(size_mb: float) -> dict:
+    """Two SHA-256 passes over the model's array bytes in the store's chunk size: the hashing a verified handoff
+    cannot avoid (one as the save writes, one before the load deserialises), timed like a phase."""
+    from {{ cookiecutter.package_name }}.handoff.store import CHUNK_BYTES
+
+    data = b"".join(bytes(as_bytes(array)) for array in arrays_of(build_model(size_mb)))
+    view, start = memoryview(data), time.perf_counter()
+    for _ in range(2):
+        digest = hashlib.sha256()
+        for offset in range(0, len(view), CHUNK_BYTES):
+            digest.update(view[offset : offset + CHUNK_BYTES])
+    return {"model_mb": size_mb, "seconds": round(time.perf_counter() - start, 4), "bytes": len(data) / MIB}
 
 
 def main(argv: list[str]) -> int:
-    method, phase, size_mb, handle_file, result_file = argv
-    args = {"method": method, "phase": phase, "size_mb": float(size_mb)}
+    if argv[0] == "sha256":
+        Path(argv[4]).write_text(json.dumps(hash_twice(float(argv[2]))))
+        return 0
+    method, phase, size_mb, handle_file, result_file, conditions, keep = argv
+    args = {"method": method, "phase": phase, "size_mb": float(size_mb), "handle_file": handle_file}
+    args |= {"conditions": conditions, "keep": keep == "keep", "result_file": result_file}
 {%- if cookiecutter.storage_backend == "variables" %}
-    backend.run_in_task({**args, "handle_file": handle_file, "result_file": result_file})
+    backend.run_in_task(args)
 {%- else %}
-    measure_and_write(**args, handle_file=handle_file, result_file=result_file)
+    measure_and_write(**args)
 {%- endif %}
     return 0
+
+
+def measure_and_write(
+    method: str, phase: str, size_mb: float, handle_file: str, conditions: str, keep: bool, result_file: str
+) -> None:
+    Path(result_file).write_text(json.dumps(measure(method, phase, size_mb, handle_file, conditions, keep)))
 
 
 if __name__ == "__main__":

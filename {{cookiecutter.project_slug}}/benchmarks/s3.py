@@ -15,6 +15,7 @@ import io
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,13 @@ import numpy as np
 from {{ cookiecutter.package_name }}.handoff import RunScope, default_store
 from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
 
-from .workload import arrays_of, as_bytes, empty_arrays, layout
+from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
 NAME = "s3"
 SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
+# The objects live in the server, not in this machine's page cache: one kind of load. Outside a task too.
+LOAD_CACHES = (None,)
+SCRIPT_LOADS = True
 
 
 @contextmanager
@@ -134,6 +138,16 @@ LOAD = {
     "naive": load_naive,
     "raw": load_raw,
 }
+
+
+def stored_files(method: str, handle: Any, store: S3Store) -> list[Path]:
+    """None on this machine: the objects are the server's."""
+    return []
+
+
+def spool_on_tmpfs(store: S3Store) -> Path | None:
+    """The handoff's spool directory when it is on a tmpfs, where its files are memory (None on a disk)."""
+    return store.spool_dir if on_tmpfs(store.spool_dir) else None
 
 
 def discard(method: str, handle: Any, store: S3Store) -> None:

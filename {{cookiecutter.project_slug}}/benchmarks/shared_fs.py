@@ -22,6 +22,10 @@ from .workload import arrays_of, as_bytes, empty_arrays, layout
 
 NAME = "shared_fs"
 SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
+# Loads read a local file: each is measured from the disk (its pages evicted first, as on another machine) and
+# again from the page cache. Outside a task too (a notebook loading a model).
+LOAD_CACHES = ("cold", "warm")
+SCRIPT_LOADS = True
 
 
 @contextmanager
@@ -80,6 +84,18 @@ LOAD = {
     "naive": load_naive,
     "raw": load_raw,
 }
+
+
+def stored_files(method: str, handle: Any, store: SharedFsStore) -> list[Path]:
+    """The files the save stored: what a cold load must find evicted from the page cache."""
+    if method == "handoff":
+        return [store.path_for(store.key_from_uri(handle["uri"]))]
+    return [Path(handle if method == "naive" else handle["path"])]
+
+
+def spool_on_tmpfs(store: SharedFsStore) -> None:
+    """No method keeps temporary files here."""
+    return None
 
 
 def discard(method: str, handle: Any, store: SharedFsStore) -> None:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 NAME = "variables"
 DAG_ID = "handoff_benchmark"
+# Variables live in the metadata DB and are reachable from inside a task only: one kind of load, in a task.
+LOAD_CACHES = (None,)
+SCRIPT_LOADS = False
 RAW_KEY = f"{DAG_ID}/raw/trained_model"
 # Room for joblib's framing around the arrays, so a model under the limit also serialises under it.
 SERIALISATION_MARGIN = 4096
@@ -119,6 +122,16 @@ def load_raw(handle: dict, store: VariablesStore) -> list:
 SAVE = {"handoff": lambda model, store: store.save(model), "naive": save_naive, "raw": save_raw}
 # Save and load run in two DAG runs (fresh processes), so the load names the saving run on purpose.
 LOAD = {"handoff": lambda ref, store: store.load(ref, allow_other_run=True), "naive": load_naive, "raw": load_raw}
+
+
+def stored_files(method: str, handle: Any, store: VariablesStore) -> list:
+    """None: the Variables are rows of the metadata DB."""
+    return []
+
+
+def spool_on_tmpfs(store: VariablesStore) -> None:
+    """No method keeps temporary files here."""
+    return None
 
 
 def discard(method: str, handle: Any, store: VariablesStore) -> None:

@@ -7,8 +7,11 @@ model of N MB can be built exactly, and it is a real estimator that pickles, job
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +78,58 @@ def peak_rss_mb() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def drop_from_page_cache(paths: Iterable[Path]) -> bool:
+    """Write every dirty page back (``os.sync``), then evict ``paths`` from the page cache, so the next read comes
+    from the disk as on another machine. False where the system cannot evict (no ``posix_fadvise``: macOS)."""
+    os.sync()
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(descriptor)
+    return True
+
+
+def on_tmpfs(path: Path) -> bool:
+    """Whether ``path`` lives on a tmpfs (memory), by the longest mount point above it (Linux; False elsewhere)."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return False
+    resolved = path.resolve()
+    above = [(Path(point), kind) for point, kind in mounts if resolved.is_relative_to(point)]
+    return bool(above) and max(above, key=lambda mount: len(mount[0].parts))[1] == "tmpfs"
+
+
+@contextlib.contextmanager
+def peak_folder_mb(folder: Path | None, every_s: float = 0.005) -> Iterator[list[float]]:
+    """While the block runs, sample the total size of the files in ``folder`` (None: nothing to watch); the list
+    it yields holds the peak in MiB once the block ends. Sampling can miss a peak shorter than ``every_s``."""
+    peak, done = [0.0], threading.Event()
+
+    def total_mb() -> float:
+        sizes = []
+        for entry in os.scandir(folder):
+            with contextlib.suppress(FileNotFoundError):
+                sizes.append(entry.stat().st_size)
+        return sum(sizes) / MIB
+
+    def sample() -> None:
+        while not done.wait(every_s):
+            peak[0] = max(peak[0], total_mb())
+
+    watcher = threading.Thread(target=sample, daemon=True) if folder is not None else None
+    if watcher:
+        watcher.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        if watcher:
+            watcher.join()
