@@ -53,7 +53,10 @@ COMMON_FILES = {
     "scripts/processes.py",
     "scripts/run_dag.py",
     "scripts/stack.py",
-    *(f"benchmarks/{name}.py" for name in ("__init__", "__main__", "phase", "plot", "workload")),
+    *(
+        f"benchmarks/{name}.py"
+        for name in ("__init__", "__main__", "parse_cost", "phase", "plot", "report", "sources", "workload")
+    ),
     f"src/{PKG}/__init__.py",
     f"src/{PKG}/airflow_api.py",
     f"src/{PKG}/assets.py",
