@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .report import extra_mb
+
 # Colour and line style per method: equal results draw on top of each other but stay distinguishable.
 METHODS = {"handoff": ("tab:green", "o-"), "naive": ("tab:red", "s--"), "raw": ("tab:grey", "^:")}
 
@@ -23,11 +25,11 @@ def plot(results: list[dict], path: Path, backend: str) -> None:
             runs.sort(key=lambda r: r["model_mb"])
             x = [r["model_mb"] for r in runs]
             time_axis.plot(x, [r["seconds"] for r in runs], style, color=colour, label=method)
-            extra = [r["peak_rss_mb"] - r["baseline_rss_mb"] for r in runs]
+            extra = [extra_mb(r) for r in runs]
             memory_axis.plot(x, extra, style, color=colour, label=method)
         memory_axis.plot(sizes, sizes, "-", color="black", alpha=0.25, linewidth=4, label="model size")
         time_axis.set_title(f"{phase}: seconds")
-        memory_axis.set_title(f"{phase}: extra memory (peak RSS over baseline, MiB)")
+        memory_axis.set_title(f"{phase}: extra memory (peak RSS over baseline + tmpfs spool, MiB)")
         memory_axis.set_xlabel("model size (MiB)")
         for axis in (time_axis, memory_axis):
             axis.set_xscale("log")
@@ -36,6 +38,6 @@ def plot(results: list[dict], path: Path, backend: str) -> None:
             axis.set_ylim(bottom=0)
             axis.grid(alpha=0.3)
             axis.legend()
-    figure.suptitle(f"Model handoff through {backend}: each phase in its own process (lower is better)")
+    figure.suptitle(f"Model handoff through {backend}: each phase in its own process, as a task (lower is better)")
     figure.savefig(path, dpi=100)
     plt.close(figure)
