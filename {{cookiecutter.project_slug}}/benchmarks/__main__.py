@@ -12,10 +12,15 @@ array bytes moved with no serialisation or hashing: the floor). Writes ``benchma
 - ``BENCH_PARSE_RUNS``: fresh processes timing each DAG file's parse (default 5).
 
 Every phase runs under a task's conditions (``airflow.sdk`` and the model's module imported before its
-baseline){% if cookiecutter.storage_backend != "variables" %}; loads are also measured as a script runs them (nothing imported){% endif %}.{% if cookiecutter.storage_backend == "shared_fs" %} Before a load
-from the disk (``cold``) the stored file is written back and evicted from the page cache; a ``warm`` load follows
-it.{% endif %} Between phases everything dirty is written back (``os.sync``), so no phase pays for another's writes.
-It also times each DAG file's parse beyond ``import airflow.sdk`` (the DAG processor re-parses them all the time).
+baseline).
+{%- if cookiecutter.storage_backend != "variables" %} Loads are also measured as a script runs them (nothing imported).
+{%- endif %}
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+Before a load from the disk (``cold``) the stored file is written back and evicted from the page cache; a ``warm``
+load follows it.
+{%- endif %}
+Between phases everything dirty is written back (``os.sync``), so no phase pays for another's writes. It also times
+each DAG file's parse beyond ``import airflow.sdk`` (the DAG processor re-parses them all the time).
 """
 
 from __future__ import annotations
