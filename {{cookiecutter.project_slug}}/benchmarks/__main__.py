@@ -53,6 +53,8 @@ DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" e
 # such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
 # machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
 PHASE_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+# How a cold load's file leaves the page cache; without posix_fadvise (macOS) it cannot, and cold loads are warm.
+EVICTION = "os.sync, then posix_fadvise(POSIX_FADV_DONTNEED)" if hasattr(os, "posix_fadvise") else None
 CONDITIONS = {
     "task": "airflow.sdk and the model's module imported before the baseline, as in an Airflow task",
     "script": "nothing imported before the baseline, as in a notebook or script",
@@ -78,13 +80,13 @@ def count_from_env(name: str, default: int, minimum: int = 1) -> int:
 
 
 def run_phase(workdir: Path, *args: str) -> dict:
-    """One ``benchmarks.phase`` in a fresh Python process; returns its measurement."""
+    """``python -m benchmarks.phase ARGS... RESULT_FILE`` in a fresh Python process; returns its measurement."""
     result = workdir / "result.json"
-    command = [sys.executable, "-m", "benchmarks.phase", *args[:4], str(result), *args[4:]]
+    command = [sys.executable, "-m", "benchmarks.phase", *args, str(result)]
     done = subprocess.run(command, cwd=PROJECT, env={**os.environ, **PHASE_ENV}, capture_output=True, text=True)
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise SystemExit(f"{' '.join(args[:3])} failed (exit {done.returncode}):\n{output}")
+        raise SystemExit(f"benchmarks.phase {' '.join(args)} failed (exit {done.returncode}):\n{output}")
     return json.loads(result.read_text())
 
 
@@ -142,7 +144,7 @@ def main() -> int:
                         label = " ".join(filter(None, (run["phase"], run["conditions"], run.get("cache"))))
                         extra = run["peak_rss_mb"] - run["baseline_rss_mb"] + run["spool_mb"]
                         print(f"  run {repeat}: {size_mb} MB {method} {label}: {run['seconds']:.3f} s, +{extra:.0f} MB")
-                hashing.append(run_phase(Path(workdir), "sha256", "-", str(size_mb), "-") | {"model_mb": size_mb})
+                hashing.append(run_phase(Path(workdir), "sha256", str(size_mb)) | {"model_mb": size_mb})
     results = median_runs(runs)
     parse_runs = count_from_env("BENCH_PARSE_RUNS", 5)
     parse = [dag_parse_cost(path, PROJECT, parse_runs) for path in sorted((PROJECT / "dags").glob("*.py"))]
@@ -157,8 +159,8 @@ def main() -> int:
         "seed": seed,
         "orders": orders,
         "conditions": CONDITIONS,
-        "cache_eviction": "os.sync, then posix_fadvise(POSIX_FADV_DONTNEED)" if hasattr(os, "posix_fadvise") else None,
-        "spool_on_tmpfs": str(backend.spool_on_tmpfs(store) or "") or None,
+        "cache_eviction": EVICTION if "cold" in backend.LOAD_CACHES else None,
+        "spool_on_tmpfs": str(spool) if (spool := backend.spool_on_tmpfs(store)) else None,
         "sha256_two_passes": hashing,
         "targets": goals,
         "dag_parse": parse,

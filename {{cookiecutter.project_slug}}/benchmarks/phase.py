@@ -1,11 +1,11 @@
 """One phase (save or load) of one method, measured in this fresh process as one Airflow task would run it.
 
-``python -m benchmarks.phase METHOD PHASE SIZE_MB HANDLE_FILE RESULT_FILE CONDITIONS KEEP`` (``make bench`` runs it).
+``python -m benchmarks.phase METHOD PHASE SIZE_MB HANDLE_FILE CONDITIONS KEEP RESULT_FILE`` (``make bench`` runs it).
 A save leaves what a load needs (the reference, or its equivalent) in HANDLE_FILE; a load reads it, uses the
 model once, checks it got the model that was saved, and deletes what the save stored unless KEEP is ``keep``
 (another load of it follows). CONDITIONS is ``task`` (what a task has imported, ``airflow.sdk`` and the model's
 module, is imported before the baseline) or ``script`` (nothing is: a notebook or script loading a model).
-``python -m benchmarks.phase sha256 - SIZE_MB - RESULT_FILE`` times two SHA-256 passes over the model's bytes.
+``python -m benchmarks.phase sha256 SIZE_MB RESULT_FILE`` times two SHA-256 passes over the model's bytes.
 """
 
 from __future__ import annotations
@@ -75,26 +75,29 @@ def hash_twice(size_mb: float) -> dict:
     cannot avoid (one as the save writes, one before the load deserialises), timed like a phase."""
     from {{ cookiecutter.package_name }}.handoff.store import CHUNK_BYTES
 
-    data = b"".join(bytes(as_bytes(array)) for array in arrays_of(build_model(size_mb)))
-    view, start = memoryview(data), time.perf_counter()
+    views = [as_bytes(array) for array in arrays_of(build_model(size_mb))]
+    start = time.perf_counter()
     for _ in range(2):
         digest = hashlib.sha256()
-        for offset in range(0, len(view), CHUNK_BYTES):
-            digest.update(view[offset : offset + CHUNK_BYTES])
-    return {"model_mb": size_mb, "seconds": round(time.perf_counter() - start, 4), "bytes": len(data) / MIB}
+        for view in views:
+            for offset in range(0, len(view), CHUNK_BYTES):
+                digest.update(view[offset : offset + CHUNK_BYTES])
+    seconds = time.perf_counter() - start
+    return {"model_mb": size_mb, "seconds": round(seconds, 4), "bytes": sum(map(len, views)) / MIB}
 
 
 def main(argv: list[str]) -> int:
-    if argv[0] == "sha256":
-        Path(argv[4]).write_text(json.dumps(hash_twice(float(argv[2]))))
+    *args, result_file = argv
+    if args[0] == "sha256":
+        Path(result_file).write_text(json.dumps(hash_twice(float(args[1]))))
         return 0
-    method, phase, size_mb, handle_file, result_file, conditions, keep = argv
-    args = {"method": method, "phase": phase, "size_mb": float(size_mb), "handle_file": handle_file}
-    args |= {"conditions": conditions, "keep": keep == "keep", "result_file": result_file}
+    method, phase, size_mb, handle_file, conditions, keep = args
+    phase_args = {"method": method, "phase": phase, "size_mb": float(size_mb), "handle_file": handle_file}
+    phase_args |= {"conditions": conditions, "keep": keep == "keep", "result_file": result_file}
 {%- if cookiecutter.storage_backend == "variables" %}
-    backend.run_in_task(args)
+    backend.run_in_task(phase_args)
 {%- else %}
-    measure_and_write(**args)
+    measure_and_write(**phase_args)
 {%- endif %}
     return 0
 

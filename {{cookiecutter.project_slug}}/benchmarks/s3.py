@@ -140,11 +140,6 @@ LOAD = {
 }
 
 
-def stored_files(method: str, handle: Any, store: S3Store) -> list[Path]:
-    """None on this machine: the objects are the server's."""
-    return []
-
-
 def spool_on_tmpfs(store: S3Store) -> Path | None:
     """The handoff's spool directory when it is on a tmpfs, where its files are memory (None on a disk)."""
     return store.spool_dir if on_tmpfs(store.spool_dir) else None

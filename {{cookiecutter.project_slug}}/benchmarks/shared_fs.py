@@ -23,7 +23,7 @@ from .workload import arrays_of, as_bytes, empty_arrays, layout
 NAME = "shared_fs"
 SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
 # Loads read a local file: each is measured from the disk (its pages evicted first, as on another machine) and
-# again from the page cache. Outside a task too (a notebook loading a model).
+# again from the page cache (``stored_files`` names what to evict). Outside a task too (a notebook loading a model).
 LOAD_CACHES = ("cold", "warm")
 SCRIPT_LOADS = True
 

@@ -124,11 +124,6 @@ SAVE = {"handoff": lambda model, store: store.save(model), "naive": save_naive, 
 LOAD = {"handoff": lambda ref, store: store.load(ref, allow_other_run=True), "naive": load_naive, "raw": load_raw}
 
 
-def stored_files(method: str, handle: Any, store: VariablesStore) -> list:
-    """None: the Variables are rows of the metadata DB."""
-    return []
-
-
 def spool_on_tmpfs(store: VariablesStore) -> None:
     """No method keeps temporary files here."""
     return None

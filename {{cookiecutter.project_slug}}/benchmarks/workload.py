@@ -80,12 +80,13 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def drop_from_page_cache(paths: Iterable[Path]) -> bool:
+def drop_from_page_cache(paths: Iterable[Path]) -> None:
     """Write every dirty page back (``os.sync``), then evict ``paths`` from the page cache, so the next read comes
-    from the disk as on another machine. False where the system cannot evict (no ``posix_fadvise``: macOS)."""
+    from the disk as on another machine. Where the system cannot evict (no ``posix_fadvise``: macOS), only the
+    write-back happens."""
     os.sync()
     if not hasattr(os, "posix_fadvise"):
-        return False
+        return
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             descriptor = os.open(path, os.O_RDONLY)
@@ -93,7 +94,6 @@ def drop_from_page_cache(paths: Iterable[Path]) -> bool:
                 os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(descriptor)
-    return True
 
 
 def on_tmpfs(path: Path) -> bool:
@@ -112,24 +112,22 @@ def peak_folder_mb(folder: Path | None, every_s: float = 0.005) -> Iterator[list
     """While the block runs, sample the total size of the files in ``folder`` (None: nothing to watch); the list
     it yields holds the peak in MiB once the block ends. Sampling can miss a peak shorter than ``every_s``."""
     peak, done = [0.0], threading.Event()
-
-    def total_mb() -> float:
-        sizes = []
-        for entry in os.scandir(folder):
-            with contextlib.suppress(FileNotFoundError):
-                sizes.append(entry.stat().st_size)
-        return sum(sizes) / MIB
+    if folder is None:
+        yield peak
+        return
 
     def sample() -> None:
         while not done.wait(every_s):
-            peak[0] = max(peak[0], total_mb())
+            sizes = []
+            for entry in os.scandir(folder):
+                with contextlib.suppress(FileNotFoundError):
+                    sizes.append(entry.stat().st_size)
+            peak[0] = max(peak[0], sum(sizes) / MIB)
 
-    watcher = threading.Thread(target=sample, daemon=True) if folder is not None else None
-    if watcher:
-        watcher.start()
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
     try:
         yield peak
     finally:
         done.set()
-        if watcher:
-            watcher.join()
+        watcher.join()
