@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -95,10 +96,11 @@ def project_helper(project: Path, name: str, folder: str = "scripts") -> ModuleT
     return module
 
 
+@functools.cache
 def image_install_set(project: Path) -> dict[str, str]:
     """What the baked project's Docker image installs, as {distribution: version}: the list the Dockerfile installs
     (scripts/image_requirements.py), resolved by uv with requirements.lock as constraints, for the image's Python on
-    Linux. Asks the package index, as `make setup` does."""
+    Linux. Asks the package index, as `make setup` does; once per project (callers must not change the result)."""
     listed = subprocess.run(
         [sys.executable, "scripts/image_requirements.py"], cwd=project, capture_output=True, text=True, check=True
     )
