@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,10 +43,14 @@ BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_
 METHODS = ("handoff", "naive", "raw")
 
 
+def project_env(**variables: str) -> dict[str, str]:
+    """This environment without what would leak into a project's commands, plus ``variables``."""
+    return {key: value for key, value in os.environ.items() if key not in LEAKY_ENV} | variables
+
+
 def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
     """Run `make <target>` in the project; return its exit status, combined output and duration."""
-    env = {key: value for key, value in os.environ.items() if key not in LEAKY_ENV}
-    env.update(variables)
+    env = project_env(**variables)
     start = time.perf_counter()
     result = subprocess.run(
         ["make", target],
@@ -138,6 +143,21 @@ def check_bench_outputs(project: Path, backend: str) -> None:
     assert (project / "benchmarks/results.png").read_bytes().startswith(b"\x89PNG")
 
 
+def check_bench_profile(project: Path, backend: str) -> None:
+    """`python -m benchmarks.profile` (docs/benchmarks.md's profile) runs every method's save and load, each in a
+    profiled fresh process, and names the functions that took their time."""
+    env = project_env(**BENCH_ENV, BENCH_SIZES_MB=str(BENCH_SIZE_MB[backend]), BENCH_PROFILE_TOP="3")
+    command = [str(project / ".venv/bin/python"), "-m", "benchmarks.profile"]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sections = done.stdout.split("\n\n")[1:]
+    headers = [section.splitlines()[0].split(":")[0] for section in sections]
+    assert headers == [f"{method} {phase}" for method in METHODS for phase in ("save", "load")], done.stdout
+    for section in sections:
+        functions = section.splitlines()[1:]
+        assert len(functions) == 3 and all(re.fullmatch(r" +\d+\.\d{3} s  \S.*", line) for line in functions), section
+
+
 # Defined first so that xdist starts the two soaks, the longest tests, as soon as workers are free.
 @pytest.mark.slow
 @pytest.mark.soak
@@ -172,6 +192,7 @@ def test_project_works_as_documented(backend: str) -> None:
         bench = {**BENCH_ENV, "BENCH_SIZES_MB": str(BENCH_SIZE_MB[backend])} if target == "bench" else {}
         make_ok(project, target, **bench)
     check_bench_outputs(project, backend)
+    check_bench_profile(project, backend)
     try:
         check_stack(project, backend, ports)
     finally:

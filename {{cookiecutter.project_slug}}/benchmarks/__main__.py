@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -41,53 +40,18 @@ from . import {{ cookiecutter.storage_backend }} as backend
 from .parse_cost import dag_parse_cost
 from .plot import plot
 from .report import METHODS, is_main, median_runs, table, targets
+from .runs import PROJECT, count_from_env, evict_saved, run_phase, sizes_from_env
 from .sources import handoff_sources_sha256
-from .workload import drop_from_page_cache
 
-PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results.json"
 PLOT = PROJECT / "benchmarks" / "results.png"
 HANDOFF_SOURCES = PROJECT / "src" / "{{ cookiecutter.package_name }}" / "handoff"
-DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}"
-# numpy asks for transparent huge pages on large arrays; with the kernel's default "madvise" defrag, the first
-# such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
-# machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
-PHASE_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
 # How a cold load's file leaves the page cache; without posix_fadvise (macOS) it cannot, and cold loads are warm.
 EVICTION = "os.sync, then posix_fadvise(POSIX_FADV_DONTNEED)" if hasattr(os, "posix_fadvise") else None
 CONDITIONS = {
     "task": "airflow.sdk and the model's module imported before the baseline, as in an Airflow task",
     "script": "nothing imported before the baseline, as in a notebook or script",
 }
-
-
-def sizes_from_env() -> list[float]:
-    text = os.environ.get("BENCH_SIZES_MB") or DEFAULT_SIZES
-    try:
-        sizes = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise SystemExit(f"BENCH_SIZES_MB={text!r}: expected comma-separated numbers, e.g. 1,64,256") from None
-    if not sizes or min(sizes) <= 0:
-        raise SystemExit(f"BENCH_SIZES_MB={text!r}: expected positive sizes")
-    return sorted({int(s) if s.is_integer() else s for s in sizes})
-
-
-def count_from_env(name: str, default: int, minimum: int = 1) -> int:
-    text = os.environ.get(name) or str(default)
-    if not text.isdigit() or int(text) < minimum:
-        raise SystemExit(f"{name}={text!r}: expected a whole number of at least {minimum}")
-    return int(text)
-
-
-def run_phase(workdir: Path, *args: str) -> dict:
-    """``python -m benchmarks.phase ARGS... RESULT_FILE`` in a fresh Python process; returns its measurement."""
-    result = workdir / "result.json"
-    command = [sys.executable, "-m", "benchmarks.phase", *args, str(result)]
-    done = subprocess.run(command, cwd=PROJECT, env={**os.environ, **PHASE_ENV}, capture_output=True, text=True)
-    if done.returncode != 0:
-        output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise SystemExit(f"benchmarks.phase {' '.join(args)} failed (exit {done.returncode}):\n{output}")
-    return json.loads(result.read_text())
 
 
 def loads_of_one_save() -> list[tuple[str, str | None]]:
@@ -106,8 +70,7 @@ def run_method(method: str, size_mb: float, workdir: Path, store: object) -> lis
     loads = loads_of_one_save()
     for number, (conditions, cache) in enumerate(loads, start=1):
         if cache == "cold":
-            handle = json.loads(handle_file.read_text())["handle"]
-            drop_from_page_cache(backend.stored_files(method, handle, store))
+            evict_saved(method, handle_file, store)
         else:
             os.sync()
         keep = "keep" if number < len(loads) else "discard"

@@ -6,13 +6,17 @@ model once, checks it got the model that was saved, and deletes what the save st
 (another load of it follows). CONDITIONS is ``task`` (what a task has imported, ``airflow.sdk`` and the model's
 module, is imported before the baseline) or ``script`` (nothing is: a notebook or script loading a model).
 ``python -m benchmarks.phase sha256 SIZE_MB RESULT_FILE`` times two SHA-256 passes over the model's bytes.
+With ``BENCH_PROFILE`` set to a file name, the measured block is also profiled (cProfile) into that file
+(``python -m benchmarks.profile`` does this).
 """
 
 from __future__ import annotations
 
+import cProfile
 import hashlib
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -60,7 +64,8 @@ def measured(store: object) -> Iterator[dict]:
     with peak_folder_mb(backend.spool_on_tmpfs(store)) as spool_peak:
         reset_peak_rss()
         baseline, start = peak_rss_mb(), time.perf_counter()
-        yield figures
+        with profiled(os.environ.get("BENCH_PROFILE")):
+            yield figures
         seconds, peak = time.perf_counter() - start, peak_rss_mb()
     figures.update(
         seconds=round(seconds, 4),
@@ -68,6 +73,22 @@ def measured(store: object) -> Iterator[dict]:
         baseline_rss_mb=round(baseline, 1),
         spool_mb=round(spool_peak[0], 1),
     )
+
+
+@contextmanager
+def profiled(stats_file: str | None) -> Iterator[None]:
+    """Profile the block with cProfile into ``stats_file``; no profiler at all when it is None (the figures of
+    record are never taken under a profiler)."""
+    if stats_file is None:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(stats_file)
 
 
 def hash_twice(size_mb: float) -> dict:
