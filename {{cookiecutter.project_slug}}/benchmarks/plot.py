@@ -29,7 +29,7 @@ def plot(results: list[dict], path: Path, backend: str) -> None:
             memory_axis.plot(x, extra, style, color=colour, label=method)
         memory_axis.plot(sizes, sizes, "-", color="black", alpha=0.25, linewidth=4, label="model size")
         time_axis.set_title(f"{phase}: seconds")
-        memory_axis.set_title(f"{phase}: extra memory (peak RSS over baseline + tmpfs spool, MiB)")
+        memory_axis.set_title(f"{phase}: extra memory, MiB\n(peak RSS over the baseline + spool files on a tmpfs)")
         memory_axis.set_xlabel("model size (MiB)")
         for axis in (time_axis, memory_axis):
             axis.set_xscale("log")
