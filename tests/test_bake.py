@@ -55,7 +55,18 @@ COMMON_FILES = {
     "scripts/stack.py",
     *(
         f"benchmarks/{name}.py"
-        for name in ("__init__", "__main__", "parse_cost", "phase", "plot", "report", "sources", "workload")
+        for name in (
+            "__init__",
+            "__main__",
+            "parse_cost",
+            "phase",
+            "plot",
+            "profile",
+            "report",
+            "runs",
+            "sources",
+            "workload",
+        )
     ),
     f"src/{PKG}/__init__.py",
     f"src/{PKG}/airflow_api.py",
