@@ -43,14 +43,10 @@ BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_
 METHODS = ("handoff", "naive", "raw")
 
 
-def project_env(**variables: str) -> dict[str, str]:
-    """This environment without what would leak into a project's commands, plus ``variables``."""
-    return {key: value for key, value in os.environ.items() if key not in LEAKY_ENV} | variables
-
-
 def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
     """Run `make <target>` in the project; return its exit status, combined output and duration."""
-    env = project_env(**variables)
+    env = {key: value for key, value in os.environ.items() if key not in LEAKY_ENV}
+    env.update(variables)
     start = time.perf_counter()
     result = subprocess.run(
         ["make", target],
@@ -144,18 +140,12 @@ def check_bench_outputs(project: Path, backend: str) -> None:
 
 
 def check_bench_profile(project: Path, backend: str) -> None:
-    """`python -m benchmarks.profile` (docs/benchmarks.md's profile) runs every method's save and load, each in a
-    profiled fresh process, and names the functions that took their time."""
-    env = project_env(**BENCH_ENV, BENCH_SIZES_MB=str(BENCH_SIZE_MB[backend]), BENCH_PROFILE_TOP="3")
-    command = [str(project / ".venv/bin/python"), "-m", "benchmarks.profile"]
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    sections = done.stdout.split("\n\n")[1:]
-    headers = [section.splitlines()[0].split(":")[0] for section in sections]
-    assert headers == [f"{method} {phase}" for method in METHODS for phase in ("save", "load")], done.stdout
-    for section in sections:
-        functions = section.splitlines()[1:]
-        assert len(functions) == 3 and all(re.fullmatch(r" +\d+\.\d{3} s  \S.*", line) for line in functions), section
+    """`make profile` (docs/benchmarks.md's profile) runs every method's save and load, each in a profiled fresh
+    process, and names the functions that took their time."""
+    output = make_ok(project, "profile", **BENCH_ENV, BENCH_SIZES_MB=str(BENCH_SIZE_MB[backend]), BENCH_PROFILE_TOP="3")
+    sections = re.findall(r"^(\w+ (?:save|load)): .*\n((?: +\d+\.\d{3} s  \S.*\n?)*)", output, re.MULTILINE)
+    assert [header for header, _ in sections] == [f"{m} {phase}" for m in METHODS for phase in ("save", "load")], output
+    assert all(len(functions.splitlines()) == 3 for _, functions in sections), output
 
 
 # Defined first so that xdist starts the two soaks, the longest tests, as soon as workers are free.

@@ -7,7 +7,7 @@ model once, checks it got the model that was saved, and deletes what the save st
 module, is imported before the baseline) or ``script`` (nothing is: a notebook or script loading a model).
 ``python -m benchmarks.phase sha256 SIZE_MB RESULT_FILE`` times two SHA-256 passes over the model's bytes.
 With ``BENCH_PROFILE`` set to a file name, the measured block is also profiled (cProfile) into that file
-(``python -m benchmarks.profile`` does this).
+(``make profile`` does this).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.profile``: where each method's save and load spend their time, function by function.
+"""``make profile``: where each method's save and load spend their time, function by function.
 
 Every phase runs as ``make bench`` runs it (a fresh process, a task's conditions, the load from the disk where the
 backend has a page cache to evict), with cProfile on the measured block only. For each method and phase it prints
