@@ -40,7 +40,7 @@ from . import {{ cookiecutter.storage_backend }} as backend
 from .parse_cost import dag_parse_cost
 from .plot import plot
 from .report import METHODS, is_main, median_runs, table, targets
-from .runs import PROJECT, count_from_env, evict_saved, run_phase, sizes_from_env
+from .runs import PROJECT, count_from_env, prepare_load, run_phase, sizes_from_env
 from .sources import handoff_sources_sha256
 
 RESULTS = PROJECT / "benchmarks" / "results.json"
@@ -69,10 +69,7 @@ def run_method(method: str, size_mb: float, workdir: Path, store: object) -> lis
     runs = [run_phase(workdir, method, "save", size, str(handle_file), "task", "keep") | same]
     loads = loads_of_one_save()
     for number, (conditions, cache) in enumerate(loads, start=1):
-        if cache == "cold":
-            evict_saved(method, handle_file, store)
-        else:
-            os.sync()
+        prepare_load(method, cache, handle_file, store)
         keep = "keep" if number < len(loads) else "discard"
         run = run_phase(workdir, method, "load", size, str(handle_file), conditions, keep)
         runs.append(run | same | {"conditions": conditions} | ({"cache": cache} if cache else {}))

@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.handoff import default_store
 
 from . import {{ cookiecutter.storage_backend }} as backend
 from .report import METHODS
-from .runs import count_from_env, evict_saved, run_phase, sizes_from_env
+from .runs import count_from_env, prepare_load, run_phase, sizes_from_env
 
 PHASES = ("save", "load")
 
@@ -36,8 +36,8 @@ def profile_method(method: str, size_mb: float, repeats: int, workdir: Path, sto
     runs: dict[str, list] = {phase: [] for phase in PHASES}
     for repeat in range(repeats):
         for phase in PHASES:
-            if phase == "load" and "cold" in backend.LOAD_CACHES:
-                evict_saved(method, handle_file, store)
+            if phase == "load":
+                prepare_load(method, backend.LOAD_CACHES[0], handle_file, store)
             else:
                 os.sync()
             stats_file = workdir / f"{method}-{phase}-{repeat}.prof"

@@ -50,8 +50,11 @@ def run_phase(workdir: Path, *args: str, profile_file: Path | None = None) -> di
     return json.loads(result.read_text())
 
 
-def evict_saved(method: str, handle_file: Path, store: object) -> None:
-    """Write everything back and evict the files the last save stored from the page cache: a ``cold`` load
-    reads the disk, as on another machine."""
-    handle = json.loads(handle_file.read_text())["handle"]
-    drop_from_page_cache(backend.stored_files(method, handle, store))
+def prepare_load(method: str, cache: str | None, handle_file: Path, store: object) -> None:
+    """Before a load, write everything back (no phase pays for another's writes); before a ``cold`` one, also evict
+    the files the save stored from the page cache, so it reads the disk, as on another machine."""
+    if cache == "cold":
+        handle = json.loads(handle_file.read_text())["handle"]
+        drop_from_page_cache(backend.stored_files(method, handle, store))
+    else:
+        os.sync()
