@@ -22,6 +22,7 @@ BACKEND_FILES = {
         "tests/handoff/test_retention_shared_fs.py",
         "benchmarks/shared_fs.py",
         "deploy/helm/handoff-pvc.yaml",
+        "tests/e2e/test_in_place_rewrites.py",
     ],
     "s3": [
         f"{HANDOFF}/s3.py",
@@ -52,6 +53,9 @@ NOT_FOR = {
     "variables": [
         "tests/handoff/test_retention.py",
         "tests/handoff/test_store_contract.py",
+        # Variables are loaded into memory: no spool files.
+        f"{HANDOFF}/spool.py",
+        "tests/handoff/test_spool.py",
     ],
 }
 

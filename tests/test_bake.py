@@ -95,6 +95,7 @@ COMMON_FILES = {
     f"src/{PKG}/handoff/store.py",
 }
 RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/pins.py", "dags/handoff_retention.py"}
+SPOOL = f"src/{PKG}/handoff/spool.py"  # the private copies that loads deserialise (variables loads into memory)
 BACKEND_FILES = {
     "shared_fs": {
         f"src/{PKG}/handoff/shared_fs.py",
@@ -132,6 +133,8 @@ TEST_FILES_ONLY_FOR = {
     "test_retention.py": {"shared_fs", "s3"},
     "test_retention_shared_fs.py": {"shared_fs"},
     "test_retention_s3.py": {"s3"},
+    "test_spool.py": {"shared_fs", "s3"},
+    "test_in_place_rewrites.py": {"shared_fs"},
 }
 
 # Words that name one backend's code or dependencies; no other backend's project may contain them.

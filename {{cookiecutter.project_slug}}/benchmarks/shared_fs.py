@@ -1,6 +1,7 @@
 """shared_fs: the three methods, each writing to and reading from the configured HANDOFF_ROOT.
 
-- ``handoff``: this project's ``save_model`` / ``load_model`` (joblib streamed through SHA-256, fsync, rename).
+- ``handoff``: this project's ``save_model`` / ``load_model`` (joblib streamed through SHA-256, fsync, rename;
+  the load copies the file into a private spool file as it hashes it, then deserialises that copy).
 - ``naive``: the blog recipe, verbatim: ``pickle.dump`` to a fixed path, ``pickle.load`` from it.
 - ``raw``: the arrays' bytes written through the store's own atomic, durable file commit and read back into
   preallocated arrays: no serialisation, no hashing. The floor for this storage.
@@ -18,7 +19,7 @@ from {{ cookiecutter.package_name }}.handoff import RunScope, default_store
 from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
 from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
 
-from .workload import arrays_of, as_bytes, empty_arrays, layout
+from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
 NAME = "shared_fs"
 SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
@@ -93,9 +94,10 @@ def stored_files(method: str, handle: Any, store: SharedFsStore) -> list[Path]:
     return [Path(handle if method == "naive" else handle["path"])]
 
 
-def spool_on_tmpfs(store: SharedFsStore) -> None:
-    """No method keeps temporary files here."""
-    return None
+def spool_on_tmpfs(store: SharedFsStore) -> Path | None:
+    """The handoff's spool directory (its loads' private copies) when it is on a tmpfs, where its files are memory
+    (None on a disk)."""
+    return store.spool_dir if on_tmpfs(store.spool_dir) else None
 
 
 def discard(method: str, handle: Any, store: SharedFsStore) -> None:

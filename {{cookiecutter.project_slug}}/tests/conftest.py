@@ -65,6 +65,14 @@ class Backdoor:
         path.chmod(0o600)
         path.write_bytes(data)
 
+    def write_in_place(self, ref: dict, data: bytes) -> None:
+        """Overwrite the stored file's bytes from its start (``pwrite``): same inode, no rename, no truncation."""
+        fd = os.open(self.path(ref), os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
+
 
 @pytest.fixture
 def backdoor() -> Backdoor:
@@ -108,6 +116,10 @@ class Backdoor:
     def write(self, ref: dict, data: bytes) -> None:
         store, key = self.locate(ref)
         store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
+
+    def write_in_place(self, ref: dict, data: bytes) -> None:
+        """S3 cannot change an object in place: a new object replaces it at the key."""
+        self.write(ref, data)
 
 
 @pytest.fixture

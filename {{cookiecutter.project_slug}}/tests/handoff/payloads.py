@@ -38,6 +38,18 @@ def malicious_pickle(marker: Path) -> bytes:
     return buffer.getvalue()
 
 
+def padded_malicious_pickle(marker: Path, size: int) -> bytes:
+    """A joblib file that runs code when loaded, padded to ``size`` bytes (unpickling stops at its STOP opcode), to
+    be written in place of a genuine artifact of that size."""
+    forged = malicious_pickle(marker)
+    assert len(forged) <= size, "the payload must fit in the genuine artifact's size"
+    forged = forged.ljust(size, b"\0")
+    joblib.load(io.BytesIO(forged))  # the padded bytes still run the code when deserialised
+    assert marker.exists()
+    marker.unlink()
+    return forged
+
+
 class PicklesSlowly:
     """Pickling this announces itself on stdout, then blocks: lets a test kill a save midway."""
 

@@ -163,7 +163,10 @@ class World:
             _opened = None
 
     def outside(self, accesses: list[str]) -> list[str]:
-        return [path for path in accesses if not Path(os.path.realpath(path)).is_relative_to(self.root)]
+        """Paths opened outside the store's root, but for the loader's own spool directory (the private copy it
+        hashes the stored bytes into)."""
+        own = (self.root, Path(os.path.realpath(self.store.spool_dir)))
+        return [path for path in accesses if not any(Path(os.path.realpath(path)).is_relative_to(o) for o in own)]
 
     def same_artifact(self, uri: str) -> bool:
         return uri == self.valid["uri"]

@@ -353,7 +353,7 @@ def test_a_killed_save_leaves_a_spool_that_a_later_save_removes_once_its_process
     s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spool_dir = tmp_path / "spool"
-    monkeypatch.setenv("HANDOFF_S3_SPOOL_DIR", str(spool_dir))
+    monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
     relay = Relay(int(s3_endpoint.rsplit(":", 1)[1]))
     relay.stall_after(2**20, "upload")  # the other process's upload hangs after 1 MiB, so it is killed mid-upload
     env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": connection_json(relay.url)}
@@ -408,7 +408,7 @@ def test_an_old_spool_is_kept_while_its_process_lives_or_holds_its_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner: Callable[[], int], locked: bool
 ) -> None:
     spool_dir = tmp_path / "spool"
-    monkeypatch.setenv("HANDOFF_S3_SPOOL_DIR", str(spool_dir))
+    monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
     store = S3Store()
     store.save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 1))
     spool = spool_dir / f"{owner()}-elsewhere.spool"
@@ -425,7 +425,8 @@ def test_an_old_spool_is_kept_while_its_process_lives_or_holds_its_lock(
 
 def test_the_default_spool_directory_is_private_and_left_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the system temp directory, for this test
-    monkeypatch.delenv("HANDOFF_S3_SPOOL_DIR", raising=False)
+    for setting in ("HANDOFF_SPOOL_DIR", "HANDOFF_S3_SPOOL_DIR"):
+        monkeypatch.delenv(setting, raising=False)
     store = S3Store()
     store.load(store.save({"a": 1}, fmt="json", scope=SCOPE))
     assert store.spool_dir == tmp_path / f"handoff-spool-{os.getuid()}"
@@ -464,7 +465,7 @@ def test_a_spool_directory_others_could_control_is_refused(
 ) -> None:
     spool_dir = tmp_path / "spool"
     make(spool_dir)
-    monkeypatch.setenv("HANDOFF_S3_SPOOL_DIR", str(spool_dir))
+    monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
     with pytest.raises(MisconfiguredError, match=re.escape(f"spool directory {spool_dir} {problem}")):
         S3Store().save({"a": 1}, fmt="json", scope=SCOPE)
     assert spools(spool_dir.resolve()) == []
@@ -492,7 +493,7 @@ def test_a_full_spool_disk_is_a_storage_full_error_naming_the_directory(
 
     big = np.zeros(300_000)  # 2.4 MB, the disk holds 1 MiB
     stored = S3Store().save(big, scope=RunScope("dag", "run", "task", 1))  # spooled in the default directory
-    monkeypatch.setenv("HANDOFF_S3_SPOOL_DIR", str(small_disk))
+    monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(small_disk))
     store = S3Store()
     full = re.escape(f"no space left in the spool directory {small_disk} (")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,8 @@ from {{ cookiecutter.package_name }}.handoff import (
     load_model,
     save_model,
 )
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from {{ cookiecutter.package_name }}.handoff.formats import JoblibFormat
+from {{ cookiecutter.package_name }}.handoff.keys import artifact_key, encode_component
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 
 from tests.conftest import PROJECT
@@ -133,6 +136,63 @@ def test_a_malicious_pickle_at_the_key_is_never_executed(backdoor: Any, tmp_path
         with pytest.raises(TamperedArtifactError):
             load_model(resigned({**ref, "format": claimed_format}))
     assert not marker.exists()
+
+
+def test_bytes_rewritten_after_verification_never_reach_the_deserialiser(
+    backdoor: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage write, timed: the stored bytes pass verification, then the artifact is rewritten (in place, same file
+    and size, where the storage allows it) with a pickle that runs code, just before the deserialiser reads. The
+    loader deserialises the private copy it made while hashing: the genuine model comes back, no foreign code runs."""
+    model, rows = fitted_model()
+    ref = save_model(model, scope=SCOPE)
+    genuine, marker = backdoor.read(ref), tmp_path / "pwned"
+    forged = padded_malicious_pickle(marker, len(genuine))
+    real_load, rewritten = JoblibFormat.load, []
+
+    def load_after_rewrite(self: JoblibFormat, source: Any) -> Any:
+        backdoor.write_in_place(ref, forged)  # between verification and deserialisation
+        rewritten.append(backdoor.read(ref) == forged)
+        return real_load(self, source)
+
+    monkeypatch.setattr(JoblibFormat, "load", load_after_rewrite)
+    loaded = load_model(ref)
+    assert rewritten == [True], "the artifact was not rewritten before the deserialiser ran"
+    assert not marker.exists(), "the deserialiser read the rewritten bytes: foreign code ran"
+    np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    with pytest.raises(TamperedArtifactError):  # the next load sees the rewrite, and refuses it unread
+        load_model(ref)
+    assert not marker.exists()
+
+
+def test_the_deserialiser_reads_a_private_copy_removed_after_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool_dir = tmp_path / "spool"
+    monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
+    model, rows = fitted_model()
+    ref = save_model(model, scope=SCOPE)
+    real_load, seen = JoblibFormat.load, []
+
+    def spying_load(self: JoblibFormat, source: Any) -> Any:
+        [spool] = spool_dir.glob("*.spool")  # the only spool: the source handed to the deserialiser
+        directory = spool_dir.stat()
+        seen.append(
+            {
+                "same file": os.path.samestat(os.fstat(source.fileno()), spool.stat()),
+                "directory mode": oct(stat.S_IMODE(directory.st_mode)),
+                "directory owner": directory.st_uid,
+                "spool size": spool.stat().st_size,
+            }
+        )
+        return real_load(self, source)
+
+    monkeypatch.setattr(JoblibFormat, "load", spying_load)
+    np.testing.assert_array_equal(load_model(ref).predict_proba(rows), model.predict_proba(rows))
+    assert seen == [
+        {"same file": True, "directory mode": "0o700", "directory owner": os.getuid(), "spool size": ref["size_bytes"]}
+    ]
+    assert list(spool_dir.iterdir()) == [], "the spool is removed once the model is loaded"
 
 
 def test_missing_artifact_is_a_clear_error() -> None:

@@ -6,43 +6,37 @@ from code. Saving serialises to a local spool file while hashing, then uploads
 it with boto3's transfer manager (multipart, concurrent, memory bounded by
 chunk size x concurrency). S3 makes an object visible only when the upload
 completes, so a killed upload leaves nothing at the key. Loading downloads to
-a spool file, verifies it, then deserialises from it.
-Spool files live in one private directory (``HANDOFF_S3_SPOOL_DIR``); a killed
-process cannot remove its own, so the next save or load removes spools whose
-process is gone.
+a spool file, verifies it, then deserialises from it: the bytes deserialised
+are the bytes verified, in a file only this user can write.
+Spool files live in one private directory (``spool.py``: ``HANDOFF_SPOOL_DIR``);
+a killed process cannot remove its own, so the next save or load removes spools
+whose process is gone.
 Retention lists and deletes only keys of the key grammar under ``<prefix>/``,
 and aborts the multipart uploads that a killed save left there.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import logging
 import os
 import re
-import shutil
-import stat
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from .errors import (
     ArtifactNotFoundError,
     ForeignLocationError,
     HandoffError,
     MisconfiguredError,
-    StorageFullError,
     TamperedArtifactError,
 )
 from .keys import parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
+from .spool import configured_spool_dir, spool_file
 from .store import ArtifactStore, Inventory, PendingUpload, Skipped, StoredRun, verify
 
 log = logging.getLogger(__name__)
@@ -53,9 +47,6 @@ FOREIGN = "a foreign name: not a key this store makes"
 SSE_MODES = ("AES256", "aws:kms")
 # Names botocore accepts (any other is refused before a request): today's rules, plus capitals and '_' of old buckets.
 BUCKET_NAME_RE = re.compile(r"[a-zA-Z0-9._-]{3,255}")
-SPOOL_SUFFIX = ".spool"
-# A spool whose process is gone is removed once it is this old: a file is locked a moment after it is created.
-STALE_SPOOL_SECONDS = 10
 # Error codes by which S3 refuses the credentials themselves (any other refusal is a policy's).
 CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"})
 # The IAM action a policy must allow for each S3 operation this store makes.
@@ -112,7 +103,7 @@ class S3Store(ArtifactStore):
 
     @cached_property
     def spool_dir(self) -> Path:
-        """The private directory for spool files (``HANDOFF_S3_SPOOL_DIR``), created on first use."""
+        """The private directory for spool files (``HANDOFF_SPOOL_DIR``), created on first use."""
         return configured_spool_dir()
 
     def object_key(self, key: str) -> str:
@@ -323,92 +314,3 @@ def bucket_owner_args() -> dict[str, str]:
     if owner and not re.fullmatch(r"[0-9]{12}", owner):
         raise MisconfiguredError(f"HANDOFF_S3_EXPECTED_BUCKET_OWNER={owner!r} is not an AWS account id (12 digits)")
     return {"ExpectedBucketOwner": owner} if owner else {}
-
-
-def configured_spool_dir() -> Path:
-    """``HANDOFF_S3_SPOOL_DIR`` or the default, checked private (``private_directory``)."""
-    configured = os.environ.get("HANDOFF_S3_SPOOL_DIR")
-    return private_directory(Path(configured) if configured else default_spool_dir())
-
-
-def default_spool_dir() -> Path:
-    """One directory per user under the system's temp directory: users of one machine never share it."""
-    return Path(tempfile.gettempdir()) / f"handoff-spool-{os.getuid()}"
-
-
-def private_directory(path: Path) -> Path:
-    """``path``, created 0700 if missing; an existing one must be a real directory of this user that no one else
-    can write to, or other users could read or replace artifacts on their way to and from S3."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700, parents=True)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        problem = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
-    elif info.st_uid != os.getuid():
-        problem = f"owned by user id {info.st_uid}, not by this user ({os.getuid()})"
-    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        problem = f"writable by other users (mode {stat.filemode(info.st_mode)})"
-    else:
-        return path
-    raise MisconfiguredError(
-        f"spool directory {path} is {problem}: refusing to spool artifacts there; remove it, or set "
-        "HANDOFF_S3_SPOOL_DIR to a directory of your own with mode 0700"
-    )
-
-
-@contextmanager
-def spool_file(directory: Path, where: str) -> Iterator[tuple[Path, IO[bytes]]]:
-    """A new spool file in ``directory``, named after this process and locked while open; always removed.
-
-    Stale spools of processes that are gone are removed first. A full disk is a ``StorageFullError``.
-    """
-    remove_stale_spools(directory)
-    fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=SPOOL_SUFFIX, dir=directory)
-    path = Path(name)
-    try:
-        with open(fd, "w+b") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)
-            try:
-                yield path, file
-            finally:
-                path.unlink(missing_ok=True)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise StorageFullError(
-            f"no space left in the spool directory {directory} ({shutil.disk_usage(directory).free} bytes free after "
-            f"removing the partial file) for {where}: nothing was stored; free space there or set "
-            "HANDOFF_S3_SPOOL_DIR to a larger disk"
-        ) from None
-
-
-def remove_stale_spools(directory: Path) -> None:
-    """Remove the spool files of processes that no longer exist: a killed process leaves its spool behind.
-
-    A spool is kept while its process (the pid in its name) exists, while any process holds its lock (a process
-    in another PID namespace sharing the directory), and for ``STALE_SPOOL_SECONDS`` after it was written.
-    """
-    for path in directory.glob(f"*{SPOOL_SUFFIX}"):
-        pid = path.name.split("-", 1)[0]
-        if not pid.isdigit() or process_exists(int(pid)):
-            continue
-        with contextlib.suppress(FileNotFoundError), open(path, "rb") as file:  # gone: another process removed it
-            if time.time() - os.fstat(file.fileno()).st_mtime < STALE_SPOOL_SECONDS:
-                continue
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            path.unlink()
-            log.info("removed %s, the spool file of process %s, which no longer exists", path, pid)
-
-
-def process_exists(pid: int) -> bool:
-    """Whether a process with this id exists (perhaps another user's); signal 0 checks without sending anything."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, and belongs to another user
-        pass
-    return True

@@ -81,8 +81,9 @@ def check_handoff_settings() -> None:
         store.check_can_sign(fmt)
 {%- if cookiecutter.storage_backend == "shared_fs" %}
     store.check_root()
-{%- elif cookiecutter.storage_backend == "s3" %}
-    from .s3 import configured_spool_dir
-
-    configured_spool_dir()  # made 0700 if missing; a link, or one another user can write to, is refused
+{%- endif %}
+{%- if cookiecutter.storage_backend in ("shared_fs", "s3") %}
+    # The directory of the private copies that loads deserialise: made 0700 if missing; a link, or one another user
+    # can write to, is refused.
+    store.spool_dir  # noqa: B018
 {%- endif %}

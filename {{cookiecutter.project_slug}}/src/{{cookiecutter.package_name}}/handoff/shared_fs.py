@@ -6,6 +6,9 @@ even if the writer is killed. Files get mode 0640, directories 0750, whatever
 the umask. A save opens each directory of the key from the root down without
 following a link, so a symlinked directory in the key path is refused, never
 written through; a load refuses links, FIFOs and anything not a regular file.
+A load copies the stored file into a private spool file while hashing it (one
+pass) and deserialises that copy, never the shared file a second time: a write
+to the stored file after its bytes were hashed cannot reach the deserialiser.
 Retention lists and deletes only what matches the key grammar, through
 directory descriptors that never follow a symlink.
 """
@@ -20,6 +23,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,7 +38,8 @@ from .errors import (
 from .keys import is_component_segment, is_try_segment, parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings
-from .store import ArtifactStore, Inventory, Skipped, StoredRun, verify
+from .spool import configured_spool_dir, spool_file
+from .store import ArtifactStore, Inventory, Skipped, StoredRun, copy_verified
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[3] / ".data" / "models"
 TEMP_PREFIX = ".tmp-"
@@ -48,6 +53,11 @@ class SharedFsStore(ArtifactStore):
     def __init__(self, root: str | os.PathLike[str] | None = None, settings: HandoffSettings | None = None) -> None:
         super().__init__(settings)
         self.root = Path(root or os.environ.get("HANDOFF_ROOT") or DEFAULT_ROOT).resolve()
+
+    @cached_property
+    def spool_dir(self) -> Path:
+        """The private directory of the copies that loads deserialise (``HANDOFF_SPOOL_DIR``), made on first use."""
+        return configured_spool_dir()
 
     def uri_for(self, key: str) -> str:
         return self.root.as_uri() + "/" + key
@@ -151,14 +161,29 @@ class SharedFsStore(ArtifactStore):
             if exc.errno == errno.ELOOP:
                 raise TamperedArtifactError(f"{path} is a symbolic link, never followed: refusing it") from None
             raise ArtifactNotFoundError(f"cannot open artifact at {path}: {exc.strerror}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise TamperedArtifactError(
+                    f"{path} is not a regular file (a FIFO, a device...): no artifact, refusing it"
+                )
+            if info.st_size != ref.size_bytes:  # refuse before copying anything
+                raise TamperedArtifactError(
+                    f"artifact at {path} is {info.st_size} bytes, its reference says {ref.size_bytes}: refusing it"
+                )
+            os.set_blocking(fd, True)
+            stored = os.fdopen(fd, "rb", buffering=0)
+        except BaseException:
             os.close(fd)
-            raise TamperedArtifactError(f"{path} is not a regular file (a FIFO, a device...): no artifact, refusing it")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as source:
-            # Hash and deserialise through the same open file: a later swap of the path cannot slip in.
-            verify(source, ref, str(path))
-            yield source
+            raise
+        with ExitStack() as spooled:
+            with stored as source:
+                _, spool = spooled.enter_context(spool_file(self.spool_dir, str(path)))
+                # One pass over the stored file, each chunk hashed then copied to a file no other user can write:
+                # the deserialiser reads that copy, so a write to the stored file after its bytes were hashed (it is
+                # shared, and writable by whoever can write the storage) never reaches it.
+                copy_verified(source, spool, ref, str(path))
+            yield spool
 
     def inventory(self) -> Inventory:
         """Walk exactly the five levels of the key grammar through directory descriptors, never following a link."""

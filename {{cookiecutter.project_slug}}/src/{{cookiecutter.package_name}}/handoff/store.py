@@ -2,8 +2,10 @@
 
 ``save`` serialises straight into the backend's sink through a hashing
 writer (no whole-model byte copy), and returns an ``ArtifactRef``.
-``load`` checks the reference, lets the backend hand over a file whose size
-and SHA-256 were verified, and only then deserialises it: it fails closed.
+``load`` checks the reference, lets the backend hand over a private copy of the
+stored bytes (a spool file or memory, which no other process can write) whose
+size and SHA-256 were verified, and only then deserialises that copy: the bytes
+deserialised are the bytes hashed. It fails closed.
 """
 
 from __future__ import annotations
@@ -66,24 +68,50 @@ class HashingWriter(io.RawIOBase):
         return len(view)
 
 
-def hash_stream(source: BinaryIO) -> tuple[str, int]:
-    """SHA-256 and size of a stream read in bounded chunks."""
-    digest, size = hashlib.sha256(), 0
-    while chunk := source.read(CHUNK_BYTES):
+def hash_stream(source: BinaryIO, copy_to: BinaryIO | None = None, limit: int | None = None) -> tuple[str, int]:
+    """SHA-256 and size of a stream, read in bounded chunks into one reused buffer (at most ``limit`` bytes).
+
+    With ``copy_to``, each chunk is written there right after it is hashed: one pass over ``source``, and the copy
+    holds exactly the bytes hashed, whatever is written to ``source`` meanwhile.
+    """
+    digest, size, buffer = hashlib.sha256(), 0, memoryview(bytearray(CHUNK_BYTES))
+    while limit is None or size < limit:
+        count = source.readinto(buffer if limit is None else buffer[: min(CHUNK_BYTES, limit - size)])
+        if not count:
+            break
+        chunk = buffer[:count]
         digest.update(chunk)
-        size += len(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
+        size += count
     return digest.hexdigest(), size
 
 
-def verify(source: BinaryIO, ref: ArtifactRef, where: str) -> None:
-    """Hash ``source`` from the start and compare with ``ref``; rewind on success."""
-    sha256, size = hash_stream(source)
+def check_matches(sha256: str, size: int, ref: ArtifactRef, where: str) -> None:
+    """Refuse bytes whose size or SHA-256 is not the reference's."""
     if size != ref.size_bytes or sha256 != ref.sha256:
         raise TamperedArtifactError(
             f"artifact at {where} does not match its reference (size {size} vs {ref.size_bytes}, "
             f"sha256 {sha256[:12]}... vs {ref.sha256[:12]}...): it was modified or replaced; refusing to load it"
         )
+
+
+def verify(source: BinaryIO, ref: ArtifactRef, where: str) -> None:
+    """Hash ``source`` (a private copy: a spool file or memory) from the start and compare with ``ref``; rewind on
+    success."""
+    sha256, size = hash_stream(source)
+    check_matches(sha256, size, ref, where)
     source.seek(0)
+
+
+def copy_verified(source: BinaryIO, spool: BinaryIO, ref: ArtifactRef, where: str) -> None:
+    """Copy ``source`` (shared storage) into ``spool`` (a private file) while hashing it, compare with ``ref``, and
+    rewind ``spool``: the bytes a deserialiser then reads from ``spool`` are exactly the bytes hashed, never a
+    second read of ``source``. Copies at most one byte more than the reference's size."""
+    sha256, size = hash_stream(source, copy_to=spool, limit=ref.size_bytes + 1)
+    check_matches(sha256, size, ref, where)
+    spool.flush()
+    spool.seek(0)
 
 
 @dataclass(frozen=True)
@@ -246,7 +274,9 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def open_verified(self, key: str, ref: ArtifactRef) -> AbstractContextManager[BinaryIO]:
-        """A readable, seekable file whose bytes were verified against ``ref`` (use ``verify``)."""
+        """A readable, seekable private copy of the artifact (a spool file or memory: no other process can write
+        it) whose bytes were verified against ``ref``: hashed as they were copied (``copy_verified``) or after
+        (``verify``). Never the file of shared storage itself, which could change between hashing and reading."""
 
     @abstractmethod
     def inventory(self) -> Inventory:
