@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import unicodedata
 from functools import partial
 from types import SimpleNamespace
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import pytest
 from hypothesis import given
@@ -21,10 +22,13 @@ from {{ cookiecutter.package_name }}.handoff.keys import (
     artifact_key,
     decode_segment,
     encode_component,
+    is_component_segment,
     is_safe_key,
     key_prefix,
     parse_key,
 )
+
+from tests.handoff.legacy_keys import legacy_component
 
 HOSTILE_RUN_IDS = ["../x", "..", ".", "a/b", "a\\b", "x:y+z", "with space", "ünïcødé ✓", "%2E%2E", "~x", "r" * 5000]
 
@@ -47,7 +51,7 @@ CHARS = st.one_of(st.characters(codec="utf-8"), st.sampled_from("~%.-_Aa[]0é\u0
 ESCAPED = st.sampled_from("é~% /€😀\x00")  # each encoded as one or more %XX escapes
 LOOK_ALIKES = ["~", "%7E", "%", "%25", ".", "%2E", "..", "A", "%41", "a", "/", "%2F", "é", "e\u0301", "[0]", "-"]
 TRANSFORMS = [str.upper, str.lower, str.swapcase, *(partial(unicodedata.normalize, f) for f in ("NFC", "NFD", "NFKC"))]
-DIGEST_MARK = 17  # "~" and 16 hex digits: a shortened segment keeps ``max_chars - 17`` characters of the encoding
+DIGEST_MARK = 33  # "~" and 32 hex digits: a shortened segment keeps ``max_chars - 33`` characters of the encoding
 
 
 def texts(min_size: int = 2, max_size: int = 300) -> st.SearchStrategy[str]:
@@ -107,6 +111,38 @@ def test_long_components_are_shortened_with_a_digest() -> None:
     assert len(encode_component(long_a)) <= 120 and "~" in encode_component(long_a)
 
 
+@pytest.mark.parametrize("max_chars", [56, 120])
+@pytest.mark.parametrize("value", ["r" * 500, "é" * 100, "manual__" + "x" * 200 + "/../~"], ids=["ascii", "é", "odd"])
+def test_a_shortened_segment_keeps_128_bits_of_the_sha256(value: str, max_chars: int) -> None:
+    """A collision needs about 2^64 chosen ids, not the 2^32 of the 64 bits keys kept before."""
+    head, digest = encode_component(value, max_chars).split("~")
+    assert digest == hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    assert max_chars - 35 <= len(head) <= max_chars - 33
+    assert value.encode("utf-8").startswith(unquote_to_bytes(head))
+
+
+@given(value=st.text(CHARS, min_size=1, max_size=300), max_chars=st.sampled_from([56, 120]))
+def test_segments_stored_with_the_legacy_64_bit_digest_are_still_ours(value: str, max_chars: int) -> None:
+    """Artifacts stored before keep their keys: the grammar still takes them, so loads and retention find them;
+    a shortened one is told apart from today's segment of the same id by its digest length, never confused."""
+    legacy = legacy_component(value, max_chars)
+    assert encode_component(value, max_chars, legacy=True) == legacy
+    assert is_component_segment(legacy, max_chars)
+    key = f"{legacy}/{legacy}/{legacy}/1/{legacy}"
+    assert parse_key(key, max_chars) == KeyParts(legacy, legacy, legacy, 1, legacy)
+    shortened = "~" in legacy
+    assert (decode_segment(legacy) is None) == shortened
+    assert (encode_component(value, max_chars) != legacy) == shortened
+
+
+def test_a_legacy_key_as_the_old_code_stored_it_parses() -> None:
+    run_id = "r" * 500
+    run_segment = "r" * 103 + "~" + hashlib.sha256(run_id.encode()).hexdigest()[:16]  # as stored before
+    assert parse_key(f"dag/{run_segment}/task/1/model") == KeyParts("dag", run_segment, "task", 1, "model")
+    assert key_prefix("dag", run_id, "task", 1, legacy=True) == f"dag/{run_segment}/task/1/"
+    assert key_prefix("dag", run_id, "task", 1) != f"dag/{run_segment}/task/1/"
+
+
 @given(
     ids=st.lists(st.text(min_size=1, max_size=300), min_size=4, max_size=4),
     try_number=st.integers(0, 10_000),
@@ -156,9 +192,17 @@ def test_a_shortened_segment_decodes_to_none_not_to_a_wrong_id() -> None:
         "dag/a%2/task/1/model",  # a cut escape
         "dag/%FF/task/1/model",  # not UTF-8: no run id encodes to it
         "dag/a~b/task/1/model",  # ~ only marks a digest
-        "dag/" + "r" * 103 + "~" + "0" * 15 + "/task/1/model",  # a digest is 16 hex digits
-        "dag/" + "r" * 103 + "~" + "A" * 16 + "/task/1/model",  # lower case
-        "dag/" + "r" * 50 + "~" + "0" * 16 + "/task/1/model",  # a shortened head has the full length
+        # A digest is 32 hex digits (16 in legacy keys), lower case, after a head of the length that goes with it.
+        *(
+            "dag/" + "r" * (119 - digits) + "~" + "0" * digits + "/task/1/model"
+            for digits in (1, 8, 15, 17, 24, 31, 33, 40, 64)
+        ),
+        "dag/" + "r" * 87 + "~" + "A" * 32 + "/task/1/model",
+        "dag/" + "r" * 103 + "~" + "A" * 16 + "/task/1/model",
+        "dag/" + "r" * 103 + "~" + "0" * 32 + "/task/1/model",  # a legacy head with today's digest: too long
+        "dag/" + "r" * 87 + "~" + "0" * 16 + "/task/1/model",  # today's head with a legacy digest: too short
+        "dag/" + "r" * 50 + "~" + "0" * 32 + "/task/1/model",  # a shortened head has the full length
+        "dag/" + "r" * 50 + "~" + "0" * 16 + "/task/1/model",
         "dag/" + "r" * 121 + "/task/1/model",  # too long to be unshortened
         "dag/with space/task/1/model",
         "dag/r\x00/task/1/model",

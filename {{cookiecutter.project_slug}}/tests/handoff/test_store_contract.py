@@ -32,7 +32,8 @@ from {{ cookiecutter.package_name }}.ml.data import load_splits
 
 from tests.conftest import PROJECT
 from tests.handoff.forgery import resigned
-from tests.handoff.payloads import fitted_model, malicious_pickle
+from tests.handoff.legacy_keys import legacy_component, save_as_before
+from tests.handoff.payloads import fitted_model, malicious_pickle, padded_malicious_pickle
 
 SCOPE = RunScope("train_and_score", "manual__2025-01-01T00:00:00+00:00", "train_model", 1)
 
@@ -116,6 +117,29 @@ def test_concurrent_runs_never_share_a_key() -> None:
     refs = [save_model({"run": i}, fmt="json", scope=RunScope("d", f"run {i}/..", "t", 1)) for i in range(3)]
     assert len({r["uri"] for r in refs}) == 3
     assert [load_model(r) for r in refs] == [{"run": 0}, {"run": 1}, {"run": 2}]
+
+
+# Both ids shortened in the key: the legacy key and today's differ in both segments.
+LONG_SCOPE = RunScope("d" * 300, "manual__" + "x" * 300, "train_model", 1)
+
+
+def test_an_artifact_stored_under_a_legacy_key_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys stored before shortened segments kept 128 bits (16 hex digits then) stay loadable."""
+    ref = save_as_before(monkeypatch, {"stored": "before"}, fmt="json", scope=LONG_SCOPE)
+    key = default_store().key_from_uri(ref["uri"])
+    dag, run = (legacy_component(part) for part in (LONG_SCOPE.dag_id, LONG_SCOPE.run_id))
+    assert key == f"{dag}/{run}/train_model/1/model" != artifact_key(LONG_SCOPE, "model")
+    assert load_model(ref) == {"stored": "before"}
+    assert load_model(save_model({"stored": "now"}, fmt="json", scope=LONG_SCOPE)) == {"stored": "now"}
+
+
+def test_a_key_mixing_the_legacy_and_todays_segments_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key is written by one version: a legacy DAG segment beside today's run segment is no key of the run."""
+    ref = save_as_before(monkeypatch, {"stored": "before"}, fmt="json", scope=LONG_SCOPE)
+    dag, run = legacy_component(LONG_SCOPE.dag_id), encode_component(LONG_SCOPE.run_id)
+    mixed = resigned({**ref, "uri": default_store().uri_for(f"{dag}/{run}/train_model/1/model")})
+    with pytest.raises(ForeignLocationError, match="is not where run"):
+        load_model(mixed)
 
 
 def test_one_flipped_byte_fails_the_integrity_check(backdoor: Any) -> None:

@@ -3,7 +3,14 @@
 Every component is percent-encoded so that any run id a user can choose
 (``../x``, ``a/b``, spaces, unicode, very long) becomes a single safe path
 segment, and two different values never share a key. ``parse_key`` is the one
-grammar of keys: loading and retention accept exactly what ``artifact_key`` makes.
+grammar of keys: loading and retention accept exactly what ``artifact_key`` makes, or made before (below).
+
+A component whose encoding is longer than ``max_chars`` is shortened to the start of the encoding, ``~`` and
+the first 32 hex digits (128 bits) of the SHA-256 of the value: finding two values that share a segment takes
+about 2^64 tries, out of reach. Keys written before this change kept 16 hex digits (64 bits: about 2^32 chosen
+ids); that legacy form is still parsed, loaded and collected by retention (``legacy=True`` rebuilds it), but
+never written. A shortened segment has exactly one of these two digest lengths, and its head the length
+that goes with it: nothing in between is accepted.
 
 The try segment is the task instance's try number, 1 and up, or ``TEST_TRY`` (0) for a task that
 ``airflow tasks test`` runs: Airflow counts no try for it and, in an existing DAG run, gives it the number of
@@ -24,7 +31,11 @@ from .errors import MisconfiguredError
 
 # Encoded components longer than this are shortened to a prefix plus a digest of the full value.
 MAX_COMPONENT_CHARS = 120
-_DIGEST_CHARS = 16
+# Hex digits of the SHA-256 of the value that a shortened segment keeps: 128 bits.
+DIGEST_CHARS = 32
+# What keys kept before (64 bits): still read, so artifacts stored then stay loadable and collectable; never written.
+LEGACY_DIGEST_CHARS = 16
+_ACCEPTED_DIGEST_CHARS = (DIGEST_CHARS, LEGACY_DIGEST_CHARS)
 # What ``_encode_bytes`` outputs: unreserved characters and upper-case ``%XX`` escapes, nothing else.
 _ENCODED_RE = re.compile(r"(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})+")
 _SHORTENED_RE = re.compile(r"(?P<head>[^~]+)~(?P<digest>[0-9a-f]+)")
@@ -39,18 +50,20 @@ def _encode_bytes(data: bytes) -> str:
     return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
 
 
-def encode_component(value: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
+def encode_component(value: str, max_chars: int = MAX_COMPONENT_CHARS, *, legacy: bool = False) -> str:
     """Encode ``value`` as one path segment that cannot be ``.``, ``..`` or contain ``/``.
 
     The mapping is injective: a value whose encoding is longer than ``max_chars``
-    is shortened to a prefix, ``~`` and a SHA-256 digest of the original.
+    is shortened to a prefix, ``~`` and 128 bits of a SHA-256 digest of the original
+    (``legacy``: the 64 bits keys kept before, to find what was stored then; never to write).
     """
     if not value:
         raise MisconfiguredError("a storage key component must not be empty")
     encoded = _encode_bytes(value.encode("utf-8"))
     if len(encoded) > max_chars:
-        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
-        head = re.sub(r"%[0-9A-F]?$", "", encoded[: max_chars - _DIGEST_CHARS - 1])  # no cut-off escape
+        digest_chars = LEGACY_DIGEST_CHARS if legacy else DIGEST_CHARS
+        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:digest_chars]
+        head = re.sub(r"%[0-9A-F]?$", "", encoded[: max_chars - digest_chars - 1])  # no cut-off escape
         encoded = head + "~" + digest
     return encoded
 
@@ -64,11 +77,15 @@ def decode_segment(segment: str) -> str | None:
 
 
 def is_component_segment(segment: str, max_chars: int = MAX_COMPONENT_CHARS) -> bool:
-    """True only for a segment ``encode_component(value, max_chars)`` can return, for some value."""
+    """True only for a segment ``encode_component(value, max_chars)`` can return, for some value, with or
+    without ``legacy``."""
     if (shortened := _SHORTENED_RE.fullmatch(segment)) is not None:
-        head, cut = shortened["head"], max_chars - _DIGEST_CHARS - 1
+        head, digest_chars = shortened["head"], len(shortened["digest"])
+        if digest_chars not in _ACCEPTED_DIGEST_CHARS:
+            return False
         # The head is the start of an encoding, cut at ``cut`` characters minus a cut-off escape (0 to 2 chars).
-        return len(shortened["digest"]) == _DIGEST_CHARS and cut - 2 <= len(head) <= cut and _is_canonical(head)
+        cut = max_chars - digest_chars - 1
+        return cut - 2 <= len(head) <= cut and _is_canonical(head)
     if len(segment) > max_chars or not _is_canonical(segment):
         return False
     try:
@@ -137,8 +154,10 @@ class RunScope:
         """The task id, plus the map index for mapped tasks so their instances never collide."""
         return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
 
-    def run_prefix(self, max_chars: int = MAX_COMPONENT_CHARS) -> str:
-        return f"{encode_component(self.dag_id, max_chars)}/{encode_component(self.run_id, max_chars)}"
+    def run_prefix(self, max_chars: int = MAX_COMPONENT_CHARS, *, legacy: bool = False) -> str:
+        """``<dag>/<run>`` as keys encode them (``legacy``: as keys stored with 64-bit digests did)."""
+        dag, run = (encode_component(part, max_chars, legacy=legacy) for part in (self.dag_id, self.run_id))
+        return f"{dag}/{run}"
 
 
 def artifact_key(scope: RunScope, name: str, max_chars: int = MAX_COMPONENT_CHARS) -> str:
@@ -148,14 +167,20 @@ def artifact_key(scope: RunScope, name: str, max_chars: int = MAX_COMPONENT_CHAR
 
 
 def key_prefix(
-    dag_id: str, run_id: str, task_segment: str, try_number: int, max_chars: int = MAX_COMPONENT_CHARS
+    dag_id: str,
+    run_id: str,
+    task_segment: str,
+    try_number: int,
+    max_chars: int = MAX_COMPONENT_CHARS,
+    *,
+    legacy: bool = False,
 ) -> str:
     """``<dag>/<run>/<task>/<try>/``: where one task try's artifacts are, and only they (``task_segment`` holds
-    the map index of a mapped task)."""
+    the map index of a mapped task). ``legacy``: where they were stored when keys kept 64-bit digests."""
     if try_number < 0:
         raise MisconfiguredError(f"try_number must be >= 0, got {try_number}")
     parts = (dag_id, run_id, task_segment)
-    return "/".join(encode_component(part, max_chars) for part in parts) + f"/{try_number}/"
+    return "/".join(encode_component(part, max_chars, legacy=legacy) for part in parts) + f"/{try_number}/"
 
 
 @dataclass(frozen=True)
@@ -171,7 +196,8 @@ class KeyParts:
 
 def parse_key(key: str, max_chars: int = MAX_COMPONENT_CHARS) -> KeyParts | None:
     """The parts of ``<dag>/<run>/<task>/<try>/<name>`` if ``key`` is exactly a key ``artifact_key`` can make
-    (with ``max_chars``), else None: anything else was not made by this library and is never trusted."""
+    (with ``max_chars``) or made before (legacy 64-bit digests), else None: anything else was not made by this
+    library and is never trusted."""
     segments = key.split("/")
     if len(segments) != 5:
         return None

@@ -239,8 +239,9 @@ class ArtifactStore(ABC):
                 f"({', '.join(self.settings.allowed_formats)}) does not allow: refusing it before reading storage"
             )
         key = self.key_from_uri(ref.uri)
-        own_prefix = key_prefix(ref.dag_id, ref.run_id, ref.task_id, ref.try_number, self.key_component_chars)
-        if not key.startswith(own_prefix):
+        own = (ref.dag_id, ref.run_id, ref.task_id, ref.try_number, self.key_component_chars)
+        # Today's encoding, or the legacy one (64-bit digests) an artifact stored before has: never a mix of both.
+        if not any(key.startswith(key_prefix(*own, legacy=legacy)) for legacy in (False, True)):
             raise ForeignLocationError(
                 f"the reference's URI {ref.uri!r} is not where run {ref.run_id!r} of DAG {ref.dag_id!r}, task "
                 f"{ref.task_id!r}, try {ref.try_number} saves: refusing it"
