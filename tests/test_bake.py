@@ -99,11 +99,12 @@ SPOOL = f"src/{PKG}/handoff/spool.py"  # the private copies that loads deseriali
 BACKEND_FILES = {
     "shared_fs": {
         f"src/{PKG}/handoff/shared_fs.py",
+        SPOOL,
         "benchmarks/shared_fs.py",
         "deploy/helm/handoff-pvc.yaml",
         *RETENTION_FILES,
     },
-    "s3": {f"src/{PKG}/handoff/s3.py", "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
+    "s3": {f"src/{PKG}/handoff/s3.py", SPOOL, "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
     "variables": {
         f"src/{PKG}/handoff/variables.py",
         f"src/{PKG}/variables_teardown.py",
