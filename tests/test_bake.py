@@ -84,6 +84,7 @@ COMMON_FILES = {
             "__main__",
             "champion",
             "errors",
+            "evaluation",
             "fail_fast",
             "formats",
             "keys",

@@ -56,8 +56,8 @@ ONE_SHOT = {"airflow-init", "minio-create-bucket"}
 # Environment that differs by role on purpose (the image's entrypoint reads them); everything else is shared.
 ROLE_KEYS = {"DUMB_INIT_SETSID", "_AIRFLOW_DB_MIGRATE", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_ADMIN_PASSWORD"}
 REQUIRED = re.compile(r"\$\{(\w+):\?")
-# A setting the handoff library reads, as its code names it.
-HANDOFF_SETTING = re.compile(r'"(HANDOFF_[A-Z0-9_]+)"')
+# A setting the handoff library reads, as its code names it (the quality gate's floor too).
+HANDOFF_SETTING = re.compile(r'"((?:HANDOFF|MODEL)_[A-Z0-9_]+)"')
 # Settings compose fixes on purpose, whatever .env says.
 FIXED_IN_COMPOSE = {"HANDOFF_ROOT"}  # the named volume's mount point in every container, not .env's host path
 

@@ -3,7 +3,10 @@
 
 Runs on every promotion: each event on the champion asset names the model
 `train_and_score` promoted. When several promotions fold into one run, the
-newest wins; triggered by hand, the run uses the asset's latest event.
+newest valid one wins; triggered by hand, the run uses the current champion
+(the asset's newest valid promotion). An event without a signed reference and
+a signed evaluation that passed the gate is skipped with a warning naming its
+id; a run that only such events triggered is skipped.
 
 `score_with_champion` loads another run's model on purpose, so it first checks
 that the model comes from the run that promoted it and is the reference that
@@ -43,10 +46,13 @@ log = logging.getLogger(__name__)
 def score_champion() -> None:
     @task(inlets=[CHAMPION], multiple_outputs=False)
     def score_with_champion(batch_date: str, params: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        """Score a batch with the newest valid champion and save the predictions under this run."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from {{ cookiecutter.package_name }}.handoff import save_artifact
         from {{ cookiecutter.package_name }}.handoff.champion import (
+            current_champion,
+            history_in_task,
             load_promoted,
             newest_promotion,
         )
@@ -54,9 +60,14 @@ def score_champion() -> None:
         from {{ cookiecutter.package_name }}.ml.model import score
 
         triggering = context["triggering_asset_events"].get(CHAMPION, [])
-        champion = newest_promotion(triggering or context["inlet_events"][CHAMPION].ascending(False).limit(1))
-        if champion is None:
-            raise AirflowFailException("no model has been promoted yet: run train_and_score first")
+        if triggering:
+            champion = newest_promotion(triggering)
+            if champion is None:
+                raise AirflowSkipException(f"none of the {len(triggering)} triggering events is a valid promotion")
+        else:
+            champion = current_champion(history_in_task(lambda: context["inlet_events"][CHAMPION]))
+            if champion is None:
+                raise AirflowFailException("no model has been promoted yet: run train_and_score first")
         predictions = score(load_promoted(champion, context["ti"]), load_splits(params["seed"]).x_batch)
         positives = sum(p["prediction"] for p in predictions)
         log.info(

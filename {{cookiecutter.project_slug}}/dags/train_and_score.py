@@ -5,9 +5,12 @@
 library, which returns a small reference (URI, SHA-256, size, run and task).
 Only that reference travels through XCom. `evaluate_model` loads the model
 from storage (verifying its SHA-256 first) and fails the run when the
-held-out accuracy is below the `min_accuracy` param. `promote_model` then
-makes it the champion, per the `promote` param (`if_better`: only when it beats
-the current champion on the same holdout), with one event on the champion
+held-out accuracy is below the quality gate: the deployment's
+`MODEL_MIN_ACCURACY` (default 0.9), or the `min_accuracy` param when that is
+higher. It returns the gate's outcome signed and bound to the model.
+`promote_model` then makes it the champion, per the `promote` param
+(`if_better`: only when it beats the current champion on the same holdout;
+`always` skips that comparison, never the gate), with one event on the champion
 asset that the `score_champion` DAG runs on; when it does not promote, it is
 skipped and says why. `score_batch` loads the model again and scores a batch,
 saving the predictions next to the model and returning their reference with a
@@ -52,7 +55,13 @@ log = logging.getLogger(__name__)
             42, type="integer", minimum=0, maximum=2**32 - 1, description="Seed for the data split and the model"
         ),
         "c": Param(1.0, type="number", exclusiveMinimum=0, description="Inverse regularisation strength"),
-        "min_accuracy": Param(0.9, type="number", minimum=0, maximum=1, description="Quality gate on the holdout"),
+        "min_accuracy": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            description="Raise the quality gate on the holdout above MODEL_MIN_ACCURACY (null: that floor)",
+        ),
         "promote": Param(
             "if_better",
             enum=list(PROMOTE_MODES),
@@ -64,6 +73,7 @@ log = logging.getLogger(__name__)
 def train_and_score() -> None:
     @task(multiple_outputs=False)
     def train_model(params: dict[str, Any]) -> dict[str, Any]:
+        """Fit the classifier and save it; return its signed reference."""
         from {{ cookiecutter.package_name }}.handoff import save_model
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
@@ -72,43 +82,50 @@ def train_and_score() -> None:
         model = train(splits.x_train, splits.y_train, c=params["c"], seed=params["seed"])
         return save_model(model)
 
-    @task
-    def evaluate_model(model_ref: dict[str, Any], params: dict[str, Any]) -> float:
+    @task(multiple_outputs=False)
+    def evaluate_model(model_ref: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """Score the model on the holdout and apply the quality gate; return the signed outcome."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from {{ cookiecutter.package_name }}.handoff import load_model
+        from {{ cookiecutter.package_name }}.handoff.evaluation import gate_threshold, sign_evaluation
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 
         splits = load_splits(params["seed"])
         holdout_accuracy = accuracy(load_model(model_ref), splits.x_holdout, splits.y_holdout)
-        log.info("holdout accuracy %.4f (gate %s) for %s", holdout_accuracy, params["min_accuracy"], model_ref["uri"])
-        if holdout_accuracy < params["min_accuracy"]:
+        evaluation = sign_evaluation(model_ref, holdout_accuracy, gate_threshold(params["min_accuracy"]))
+        log.info("holdout accuracy %.4f (gate %s) for %s", holdout_accuracy, evaluation["threshold"], model_ref["uri"])
+        if not evaluation["passed"]:
             # Fail without retrying: a retry would train the same model again.
             raise AirflowFailException(
-                f"accuracy {holdout_accuracy:.4f} is below min_accuracy {params['min_accuracy']}"
+                f"accuracy {holdout_accuracy:.4f} is below the quality gate {evaluation['threshold']}"
             )
-        return holdout_accuracy
+        return evaluation
 
     @task(inlets=[CHAMPION], outlets=[CHAMPION], multiple_outputs=False)
     def promote_model(
-        model_ref: dict[str, Any], holdout_accuracy: float, params: dict[str, Any], **context: Any
+        model_ref: dict[str, Any], evaluation: dict[str, Any], params: dict[str, Any], **context: Any
     ) -> dict[str, Any]:
+        """Make the model the champion (one event on the champion asset), or skip and say why not."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from {{ cookiecutter.package_name }}.handoff import ArtifactNotFoundError
         from {{ cookiecutter.package_name }}.handoff.champion import (
+            current_champion,
+            history_in_task,
             load_promoted,
-            newest_promotion,
             promotion_extra,
             reason_not_to_promote,
         )
+        from {{ cookiecutter.package_name }}.handoff.fail_fast import fail_fast_in_task
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 
-        # First: a missing upstream result (`airflow tasks test` in a new DAG run) fails here, with a clear message.
-        extra = promotion_extra(model_ref, holdout_accuracy)
-        champion = newest_promotion(context["inlet_events"][CHAMPION].ascending(False).limit(1))
+        # First, and only from signed inputs: the model and its evaluation, bound to each other, the gate passed.
+        with fail_fast_in_task():
+            extra = promotion_extra(model_ref, evaluation)
+        champion = current_champion(history_in_task(lambda: context["inlet_events"][CHAMPION]))
         champion_accuracy = None
         if champion is not None and params["promote"] == "if_better":
             # A champion whose model is gone can score nothing: this model, which passed the gate, replaces it.
@@ -119,20 +136,24 @@ def train_and_score() -> None:
             else:
                 splits = load_splits(params["seed"])
                 champion_accuracy = accuracy(champion_model, splits.x_holdout, splits.y_holdout)
-        reason = reason_not_to_promote(params["promote"], holdout_accuracy, champion_accuracy)
+        reason = reason_not_to_promote(params["promote"], extra["holdout_accuracy"], champion_accuracy)
         if reason:  # skipped: no event, the champion stays
             log.info("not promoted: %s", reason)
             raise AirflowSkipException(f"not promoted: {reason}")
         context["outlet_events"][CHAMPION].extra = extra
         log.info(
-            "promoted %s (sha256 %s, holdout accuracy %.4f)", model_ref["uri"], model_ref["sha256"], holdout_accuracy
+            "promoted %s (sha256 %s, holdout accuracy %.4f)",
+            model_ref["uri"],
+            model_ref["sha256"],
+            extra["holdout_accuracy"],
         )
-        return {"sha256": model_ref["sha256"], "holdout_accuracy": holdout_accuracy}
+        return {"sha256": model_ref["sha256"], "holdout_accuracy": extra["holdout_accuracy"]}
 
     @task(multiple_outputs=False)
     def score_batch(
-        model_ref: dict[str, Any], holdout_accuracy: float, batch_date: str, params: dict[str, Any]
+        model_ref: dict[str, Any], evaluation: dict[str, Any], batch_date: str, params: dict[str, Any]
     ) -> dict[str, Any]:
+        """Score a batch with the model and save the predictions next to it."""
         from {{ cookiecutter.package_name }}.handoff import load_model, save_artifact
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import score
@@ -145,7 +166,7 @@ def train_and_score() -> None:
             {
                 "batch_date": batch_date,
                 "model_sha256": model_ref["sha256"],
-                "holdout_accuracy": holdout_accuracy,
+                "holdout_accuracy": evaluation["value"],
                 "predictions": predictions,
             },
             "predictions",
@@ -158,9 +179,9 @@ def train_and_score() -> None:
         }
 
     model_ref = train_model()
-    holdout_accuracy = evaluate_model(model_ref)
-    {% if cookiecutter.storage_backend == "variables" %}promoted = {% endif %}promote_model(model_ref, holdout_accuracy)
-    {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, holdout_accuracy, batch_date="{% raw %}{{ dag_run.run_after | ds }}{% endraw %}")
+    evaluation = evaluate_model(model_ref)
+    {% if cookiecutter.storage_backend == "variables" %}promoted = {% endif %}promote_model(model_ref, evaluation)
+    {% if cookiecutter.storage_backend == "variables" %}scored = {% endif %}score_batch(model_ref, evaluation, batch_date="{% raw %}{{ dag_run.run_after | ds }}{% endraw %}")
 {%- if cookiecutter.storage_backend == "variables" %}
     [promoted, scored] >> delete_run_variables().as_teardown(setups=model_ref)
 {%- endif %}

@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.airflow_api import (
 )
 from {{ cookiecutter.package_name }}.handoff.champion import (
     CHAMPION_ASSET_NAME,
-    newest_promotion,
+    current_champion,
 )
 
 from scripts.stack import (
@@ -72,13 +72,13 @@ def report(api: AirflowApi, dag_id: str, run_id: str, state: str) -> None:
     for task_id, ti in task_instances.items():
         print(f"  {task_id:<22} {ti['state']:<10} try {ti['try_number']}  pid {ti['pid']}")
     model_ref = api.xcom(dag_id, run_id, "train_model")
-    accuracy = api.xcom(dag_id, run_id, "evaluate_model")
+    evaluation = api.xcom(dag_id, run_id, "evaluate_model")
     scored = api.xcom(dag_id, run_id, "score_batch")
     if model_ref:
         print(f"model:       {model_ref['uri']}")
         print(f"             sha256 {model_ref['sha256']}, {model_ref['size_bytes']} bytes")
-    if accuracy is not None:
-        print(f"accuracy:    {accuracy:.4f} on the held-out split")
+    if evaluation is not None:
+        print(f"accuracy:    {evaluation['value']:.4f} on the held-out split (gate {evaluation['threshold']})")
     if scored:
         print(f"predictions: {scored['predictions']['uri']} ({scored['rows']} rows)")
     if state != "success":
@@ -118,7 +118,7 @@ def wait_for_promotion_scoring(api: AirflowApi, run_id: str, timeout: float = 30
     if api.task_instances(MAIN, run_id)["promote_model"]["state"] != "success":
         log = api.log(MAIN, run_id, "promote_model", 1)
         print("\n" + next((line for line in log.splitlines() if "not promoted:" in line), "not promoted"))
-        champion = newest_promotion(api.asset_events(CHAMPION_ASSET_NAME, limit=1))
+        champion = current_champion(api.asset_events_newest_first(CHAMPION_ASSET_NAME))
         print(f"champion:    {champion.describe() if champion else 'none'}")
         return "success"
     event = api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id=run_id)[0]

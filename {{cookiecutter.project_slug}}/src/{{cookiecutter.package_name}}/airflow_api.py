@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,19 @@ class AirflowApi:
             return []
         params = {"asset_id": asset_id, "order_by": "-timestamp", "limit": limit, **filters}
         return self.request("GET", "/assets/events", params=params)["asset_events"]
+
+    def asset_events_newest_first(self, name: str, page: int = 100) -> Iterator[dict]:
+        """Every event of the asset, newest first, a page of ``page`` at a time and only as far as they are read.
+        An event added meanwhile shifts the pages: events seen already are dropped by id."""
+        asset_id, seen, offset = self.asset_id(name), set(), 0
+        while asset_id is not None:
+            params = {"asset_id": asset_id, "order_by": "-timestamp", "limit": page, "offset": offset}
+            batch = self.request("GET", "/assets/events", params=params)["asset_events"]
+            yield from (event for event in batch if event["id"] not in seen)
+            if len(batch) < page:
+                return
+            seen.update(event["id"] for event in batch)
+            offset += page
 
     def create_asset_event(self, name: str, extra: dict[str, Any]) -> dict:
         """An event on the asset, as a producer task would emit it; DAGs scheduled on the asset run on it."""

@@ -13,6 +13,7 @@ Light on purpose: DAG files import it at parse time; the store is imported when 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -20,9 +21,10 @@ from airflow.sdk import XComArg, task, teardown
 
 from .assets import CHAMPION
 
-# Promotions read from the asset's history: each one retires at most one champion, and every run that
-# promotes ends with this teardown, so the retired champions are always among the newest events.
-HISTORY_EVENTS = 100
+# Valid promotions read from the asset's history (invalid events are skipped, however many): each one retires at
+# most one champion, and every run that promotes ends with this teardown, so the retired champions are always
+# among the newest promotions.
+HISTORY_PROMOTIONS = 100
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,17 @@ log = logging.getLogger(__name__)
 def delete_this_runs_variables(**context: Any) -> None:
     """Delete every Variable this run saved, but a champion's model; delete retired champions' models."""
     from .handoff import default_store
-    from .handoff.champion import KEEP_CHAMPIONS, pinned_promotions, promotion_history, retired_promotions
+    from .handoff.champion import (
+        KEEP_CHAMPIONS,
+        history_in_task,
+        pinned_promotions,
+        retired_promotions,
+        valid_promotions,
+    )
 
     store = default_store()
-    history = promotion_history(context["inlet_events"][CHAMPION].ascending(False).limit(HISTORY_EVENTS))
+    events = history_in_task(lambda: context["inlet_events"][CHAMPION])
+    history = list(itertools.islice(valid_promotions(events), HISTORY_PROMOTIONS))
     champions = {promotion.reference.uri for promotion in pinned_promotions(history, KEEP_CHAMPIONS)}
     ti = context["ti"]
     deleted = store.delete_run_artifacts(ti.dag_id, ti.run_id, keep_uris=champions)

@@ -50,7 +50,7 @@ def handoff_variables() -> list[str]:
 
 
 def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
-    dag_run = dag.test(run_conf={"seed": 7, "c": 0.5, "promote": "always"})
+    dag_run = dag.test(run_conf={"seed": 7, "c": 0.5, "min_accuracy": None, "promote": "always"})
     assert dag_run.state == "success"
     assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()}["promote_model"] == "success"
 
@@ -63,9 +63,10 @@ def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
     expected_model = train(splits.x_train, splits.y_train, c=0.5, seed=7)
     expected = score(expected_model, splits.x_batch)
     assert accuracy(expected_model, splits.x_batch, splits.y_batch) >= 0.9
-    assert xcom_value(dag_run, "evaluate_model") == pytest.approx(
-        accuracy(expected_model, splits.x_holdout, splits.y_holdout)
-    )
+    evaluation = xcom_value(dag_run, "evaluate_model")  # signed and bound to the model
+    assert evaluation["value"] == pytest.approx(accuracy(expected_model, splits.x_holdout, splits.y_holdout))
+    assert (evaluation["threshold"], evaluation["passed"]) == (0.9, True)
+    assert evaluation["model_sha256"] == model_ref["sha256"]
     scored = xcom_value(dag_run, "score_batch")
     assert scored["rows"] == len(splits.x_batch)
     assert scored["model_sha256"] == model_ref["sha256"]
@@ -94,6 +95,18 @@ def test_quality_gate_fails_the_run(dag: Any) -> None:
     run_prefix = variable_key(xcom_value(dag_run, "train_model")["uri"]).rsplit("/", 3)[0]
     assert [key for key in handoff_variables() if key.startswith(run_prefix + "/")] == [], "a failed run's too"
 {%- endif %}
+
+
+def test_a_run_can_raise_the_gate_but_not_lower_it(dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone who can trigger a run chooses its params: min_accuracy 0 with promote=always must not let a useless
+    model (c=1e-9 predicts one class) through the deployment's floor, MODEL_MIN_ACCURACY."""
+    useless = {"seed": 7, "c": 1e-9, "min_accuracy": 0, "promote": "always"}
+    dag_run = dag.test(run_conf=useless)
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["evaluate_model"] == "failed" and states["promote_model"] == "upstream_failed"
+    monkeypatch.setenv("MODEL_MIN_ACCURACY", "0.5")  # the deployment lowers its floor: now the run decides
+    assert dag.test(run_conf={**useless, "promote": "never"}).state == "success"
 
 
 def test_a_champion_whose_model_is_gone_is_replaced(dag: Any) -> None:

@@ -21,10 +21,12 @@ from tests.variable_keys import champion_variable_keys, variable_key
 {%- endif %}
 
 MAIN, CONSUMER = "train_and_score", "score_champion"
-# The same holdout (seed 1) for every run; c=1.0 scores 0.956 on it, c=0.01 0.921, c=0.003 0.895.
+# The same holdout (seed 1) for every run; c=1.0 scores 0.956 on it, c=0.01 0.921, c=1e-9 (one class) about 0.63.
 CHAMPION_CONF = {"seed": 1, "c": 1.0, "promote": "always"}
 WEAKER_CONF = {"seed": 1, "c": 0.01}
-FORCED_CONF = {"seed": 1, "c": 0.003, "min_accuracy": 0.85, "promote": "always"}
+FORCED_CONF = {"seed": 1, "c": 0.01, "promote": "always"}
+# Anyone who can trigger a run chooses its params: no gate, promote whatever comes out. MODEL_MIN_ACCURACY holds.
+USELESS_CONF = {"seed": 1, "c": 1e-9, "min_accuracy": 0, "promote": "always"}
 
 pytestmark = pytest.mark.usefixtures("stack_storage")
 
@@ -33,9 +35,9 @@ def lifecycle_model(db: MetadataDb, name: str) -> dict[str, Any]:
     return db.xcom(MAIN, f"lifecycle-{name}", "train_model")
 
 
-def train(api: AirflowApi, run_id: str, conf: dict[str, Any]) -> None:
+def train(api: AirflowApi, run_id: str, conf: dict[str, Any], state: str = "success") -> None:
     api.trigger(MAIN, run_id=run_id, conf=conf)
-    assert api.wait_for_runs(MAIN, [run_id]) == {run_id: "success"}
+    assert api.wait_for_runs(MAIN, [run_id]) == {run_id: state}
 
 
 def promotion_event(api: AirflowApi, run_id: str) -> dict | None:
@@ -60,12 +62,13 @@ def handoff_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module")
 def lifecycle(local_api: AirflowApi, local_db: MetadataDb) -> dict[str, dict]:
-    """Three training runs: promoted, not better (so not promoted), promoted with promote=always."""
+    """Four training runs: promoted, not better (so not promoted), promoted with promote=always, and a useless
+    model whose run asked for no gate (failed at the deployment's floor)."""
     for dag_id in (MAIN, CONSUMER):
         local_api.wait_for_dag(dag_id)
-    runs = {"champion": CHAMPION_CONF, "weaker": WEAKER_CONF, "forced": FORCED_CONF}
+    runs = {"champion": CHAMPION_CONF, "weaker": WEAKER_CONF, "forced": FORCED_CONF, "useless": USELESS_CONF}
     for name, conf in runs.items():
-        train(local_api, f"lifecycle-{name}", conf)
+        train(local_api, f"lifecycle-{name}", conf, "failed" if name == "useless" else "success")
     return {name: lifecycle_model(local_db, name) for name in runs}
 
 
@@ -130,6 +133,65 @@ def test_rollback_refuses_a_run_without_a_stored_model(lifecycle: dict[str, dict
     # The weaker run's model was never a champion: its teardown deleted it.
     gone = handoff_command(local_stack, "promote", "--run-id", "lifecycle-weaker")
     assert gone.returncode == 1 and "is no longer stored" in gone.stderr
+{%- endif %}
+
+
+def test_a_run_cannot_lower_the_gate(lifecycle: dict[str, dict], local_api: AirflowApi) -> None:
+    states = {task_id: ti["state"] for task_id, ti in local_api.task_instances(MAIN, "lifecycle-useless").items()}
+    assert states["evaluate_model"] == "failed" and states["promote_model"] == "upstream_failed"
+    assert "is below the quality gate 0.9" in local_api.log(MAIN, "lifecycle-useless", "evaluate_model", 1)
+    assert promotion_event(local_api, "lifecycle-useless") is None
+
+
+def test_a_posted_event_cannot_make_a_gate_failed_model_the_champion(
+    lifecycle: dict[str, dict], local_api: AirflowApi, local_stack: Stack
+) -> None:
+    """A REST user posts the useless model's genuine, signed reference as a promotion: with a false accuracy, and
+    with the genuine evaluation of another model. No scoring run uses it; the champion stays."""
+    before = handoff_command(local_stack, "champion").stdout
+    useless, champion_evaluation = lifecycle["useless"], api_xcom(local_api, "champion", "evaluate_model")
+    for extra, why in (
+        ({"reference": useless, "holdout_accuracy": 0.99}, "it carries no signed model reference and evaluation"),
+        ({"reference": useless, "evaluation": champion_evaluation, "holdout_accuracy": 0.99}, "not the model"),
+    ):
+        event = local_api.create_asset_event(CHAMPION_ASSET_NAME, extra)
+        run_id = local_api.wait_for_triggered_run(CHAMPION_ASSET_NAME, event["id"], CONSUMER)
+        assert local_api.wait_for_runs(CONSUMER, [run_id]) == {run_id: "success"}
+        assert local_api.task_instances(CONSUMER, run_id)["score_with_champion"]["state"] == "skipped"
+        log = local_api.log(CONSUMER, run_id, "score_with_champion", 1)
+        assert "ignoring champion event of " in log and why in log
+    after = handoff_command(local_stack, "champion")
+    assert after.returncode == 0 and after.stdout == before and useless["sha256"] not in after.stdout
+
+
+def api_xcom(api: AirflowApi, name: str, task_id: str) -> Any:
+    return api.xcom(MAIN, f"lifecycle-{name}", task_id)
+
+
+def test_an_evaluation_xcom_created_or_patched_cannot_promote(
+    lifecycle: dict[str, dict], local_api: AirflowApi, local_stack: Stack
+) -> None:
+    """A REST user writes the gate's XCom: created for the gate-failed run (a plain accuracy, or another model's
+    genuine evaluation), patched on a run that passed (a higher accuracy). `promote --run-id` refuses them all."""
+    champion_evaluation = api_xcom(local_api, "champion", "evaluate_model")
+    useless = xcom_path("lifecycle-useless", "evaluate_model")
+    for forged in (0.97, champion_evaluation):
+        local_api.request("DELETE", f"{useless}/return_value", missing_ok=True)
+        local_api.request("POST", useless, json={"key": "return_value", "value": forged, "map_index": -1})
+        refused = handoff_command(local_stack, "promote", "--run-id", "lifecycle-useless")
+        assert refused.returncode == 1 and "has no signed evaluation showing" in refused.stderr, refused.stderr
+    weaker = api_xcom(local_api, "weaker", "evaluate_model")
+    patched = {**weaker, "value": 1.0}
+    path = xcom_path("lifecycle-weaker", "evaluate_model") + "/return_value"
+    local_api.request("PATCH", path, json={"value": patched, "map_index": -1})
+    refused = handoff_command(local_stack, "promote", "--run-id", "lifecycle-weaker")
+    assert refused.returncode == 1 and "does not carry a valid signature" in refused.stderr, refused.stderr
+    local_api.request("PATCH", path, json={"value": weaker, "map_index": -1})  # as it was: a rollback target
+
+
+def xcom_path(run_id: str, task_id: str) -> str:
+    return f"/dags/{MAIN}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries"
+{%- if cookiecutter.storage_backend == "variables" %}
 
 
 def test_only_the_pinned_champions_keep_variables(

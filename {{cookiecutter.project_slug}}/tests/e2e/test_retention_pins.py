@@ -16,14 +16,16 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
     CHAMPION_ASSET_NAME,
     KEEP_CHAMPIONS,
     pinned_promotions,
-    promotion_history,
+    valid_promotions,
 )
 
 from scripts.stack import Stack
 from tests.e2e.conftest import use_stack_storage, wait_for_state
 from tests.e2e.metadata import MetadataDb
 
-HELD, RETENTION, MAIN = "handoff_held_run", "handoff_retention", "train_and_score"
+HELD, RETENTION, MAIN, CONSUMER = "handoff_held_run", "handoff_retention", "train_and_score", "score_champion"
+# More junk events than a page of the champion's history: anyone allowed to post asset events can add them.
+JUNK_EVENTS = 110
 # Oldest first: the policy keeps the newest run of each DAG only.
 HELD_DAG_RUNS = ("oldest-finished", "held", "newest-finished")
 
@@ -55,6 +57,7 @@ def retention_while_held(
     local_api: AirflowApi, local_db: MetadataDb, local_stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[set, set, str]:
     """Three runs of one DAG, the middle one held mid-DAG while retention keeps one run per DAG; then released.
+    Before retention, a flood of junk events on the champion asset pushes every promotion out of its newest page.
 
     Returns the stored runs before and after retention, and its log.
     """
@@ -73,6 +76,8 @@ def retention_while_held(
     assert local_api.wait_for_runs(MAIN, ["newest-unpinned"]) == {"newest-unpinned": "success"}
 {%- endif %}
 
+    for number in range(JUNK_EVENTS):
+        local_api.create_asset_event(CHAMPION_ASSET_NAME, {"junk": number})
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_stack_storage(local_stack, monkeypatch)
         before = stored_runs(local_db)
@@ -83,6 +88,12 @@ def retention_while_held(
     release.touch()
     assert local_api.wait_for_runs(HELD, ["held"]) == {"held": "success"}
     return before, after, local_api.log(RETENTION, retention_run, "delete_expired_artifacts", 1)
+
+
+def champions(api: AirflowApi) -> set[tuple[str, str]]:
+    """(DAG id, run id) of the current champion and the ones before it that retention keeps, junk or no junk."""
+    history = valid_promotions(api.asset_events_newest_first(CHAMPION_ASSET_NAME))
+    return {(p.reference.dag_id, p.reference.run_id) for p in pinned_promotions(history, KEEP_CHAMPIONS)}
 
 
 def test_a_run_in_progress_keeps_its_artifacts(retention_while_held: tuple, local_db: MetadataDb) -> None:
@@ -97,19 +108,28 @@ def test_a_run_in_progress_keeps_its_artifacts(retention_while_held: tuple, loca
 
 def test_the_champions_stay(retention_while_held: tuple, local_api: AirflowApi) -> None:
     _before, after, _log = retention_while_held
-    pinned = pinned_promotions(promotion_history(local_api.asset_events(CHAMPION_ASSET_NAME)), KEEP_CHAMPIONS)
+    pinned = champions(local_api)
     assert pinned, "the tests before this one promoted models"
-    champions = {(promotion.reference.dag_id, promotion.reference.run_id) for promotion in pinned}
-    assert champions <= after, "a champion's model was deleted"
+    assert pinned <= after, "a champion's model was deleted"
 {%- if cookiecutter.storage_backend != "variables" %}
 
 
 def test_the_rest_of_the_main_dag_goes_by_the_policy(retention_while_held: tuple, local_api: AirflowApi) -> None:
     before, after, _log = retention_while_held
-    history = promotion_history(local_api.asset_events(CHAMPION_ASSET_NAME))
-    champions = {(p.reference.dag_id, p.reference.run_id) for p in pinned_promotions(history, KEEP_CHAMPIONS)}
+    pinned = champions(local_api)
     main_before = {run for run in before if run[0] == MAIN}
     main_after = {run for run in after if run[0] == MAIN}
-    assert len(main_before - champions) > 1, "the policy must have something to delete"
-    assert main_after - champions == {(MAIN, "newest-unpinned")}, "besides the champions, the newest run only"
+    assert len(main_before - pinned) > 1, "the policy must have something to delete"
+    assert main_after - pinned == {(MAIN, "newest-unpinned")}, "besides the champions, the newest run only"
 {%- endif %}
+
+
+def test_promotion_and_scoring_go_on_after_the_junk(retention_while_held: tuple, local_api: AirflowApi) -> None:
+    """The junk events neither stop the next promotion nor its scoring (they were skipped with a warning)."""
+    local_api.trigger(MAIN, run_id="after-the-junk", conf={"seed": 1, "c": 1.0, "promote": "always"})
+    assert local_api.wait_for_runs(MAIN, ["after-the-junk"]) == {"after-the-junk": "success"}
+    event = local_api.asset_events(CHAMPION_ASSET_NAME, limit=1, source_dag_id=MAIN, source_run_id="after-the-junk")
+    assert event, "promote=always promotes a model that passed its gate"
+    scoring = local_api.wait_for_triggered_run(CHAMPION_ASSET_NAME, event[0]["id"], CONSUMER)
+    assert local_api.wait_for_runs(CONSUMER, [scoring]) == {scoring: "success"}
+    assert local_api.xcom(CONSUMER, scoring, "score_with_champion")["champion_run_id"] == "after-the-junk"

@@ -41,7 +41,7 @@ def test_a_failed_run_shows_each_failed_tasks_exception_and_log_file(local_stack
     why = result.stdout.split("\nwhy it failed:\n")[1]
     failure = re.search(
         r"^  evaluate_model \(try 1\):\n"
-        r"    (?P<exception>AirflowFailException: accuracy 0\.\d{4} is below min_accuracy 1)\n"
+        r"    (?P<exception>AirflowFailException: accuracy 0\.\d{4} is below the quality gate 1\.0)\n"
         r"    log: (?P<log>.+)\n",
         why,
         re.MULTILINE,

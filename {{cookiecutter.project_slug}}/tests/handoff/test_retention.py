@@ -19,11 +19,9 @@ from {{ cookiecutter.package_name }}.handoff import (
     load_model,
     save_model,
 )
-from {{ cookiecutter.package_name }}.handoff.champion import (
-    promotion_extra,
-    promotion_history,
-)
-from {{ cookiecutter.package_name }}.handoff.pins import champion_pins
+from {{ cookiecutter.package_name }}.handoff.champion import promotion_history
+from {{ cookiecutter.package_name }}.handoff.keys import encode_component
+from {{ cookiecutter.package_name }}.handoff.pins import champion_pins, run_segment_candidates
 from {{ cookiecutter.package_name }}.handoff.retention import (
     RetentionPolicy,
     apply_retention,
@@ -31,6 +29,8 @@ from {{ cookiecutter.package_name }}.handoff.retention import (
 from {{ cookiecutter.package_name }}.handoff.store import StoredRun
 
 from scripts.ports import free_port
+from tests.handoff.legacy_keys import legacy_component, save_as_before
+from tests.handoff.promotions import promotion_event
 
 
 def save_runs(dag_id: str, *run_ids: str) -> dict[str, dict]:
@@ -164,7 +164,7 @@ def test_champions_older_than_the_cutoff_stay_whatever_the_policy() -> None:
     long_run = "manual__" + "x" * 200  # shortened in its key: its id cannot be read back from storage
     refs = save_runs("train_and_score", "retired", "previous", long_run, "current", "not-promoted")
     events = [
-        {"id": i, "extra": promotion_extra(refs[run], 0.95), "timestamp": f"2026-01-0{i}T00:00:00+00:00"}
+        promotion_event(i, refs[run], datetime(2026, 1, i, tzinfo=UTC), source_run_id=run)
         for i, run in enumerate(("retired", "previous", long_run, "current"), start=1)
     ]
     history = promotion_history(events)
@@ -206,3 +206,40 @@ def test_the_command_does_not_guess_what_is_in_use_when_airflow_cannot_be_reache
     assert main(["retention", "--keep-last", "1", "--apply", "--assume-finished"]) == 0
     assert "deleted 1 runs" in capsys.readouterr().out
     assert len(stored()) == 1
+
+
+def test_runs_stored_under_legacy_keys_are_listed_expired_and_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs stored before shortened segments kept 128 bits (16 hex digits then) are still the store's: listed,
+    expired by the policy, and kept when they hold a champion, whose run ``run_segment_candidates`` finds under
+    its legacy segments (today's encoding names nothing stored)."""
+    store = default_store()
+    champion_run, old_run = "manual__" + "c" * 200, "manual__" + "o" * 200
+    refs = {
+        run: save_as_before(monkeypatch, {"run": run}, fmt="json", scope=RunScope("train_and_score", run, "train", 1))
+        for run in (champion_run, old_run)
+    }
+    runs = store.inventory().runs
+    assert sorted((run.dag_id, run.run_id, run.run_id_segment) for run in runs) == [
+        ("train_and_score", None, legacy_component(champion_run)),
+        ("train_and_score", None, legacy_component(old_run)),
+    ]
+    candidates = run_segment_candidates(store, "train_and_score", champion_run)
+    legacy_pair = ("train_and_score", legacy_component(champion_run))
+    assert candidates == [("train_and_score", encode_component(champion_run)), legacy_pair]
+    stored_pairs = {(run.dag_id_segment, run.run_id_segment) for run in runs}
+    assert legacy_pair in stored_pairs and candidates[0] not in stored_pairs
+
+    promotion = promotion_event(1, refs[champion_run], datetime(2026, 1, 1, tzinfo=UTC), source_run_id=champion_run)
+    pins = champion_pins(store, promotion_history([promotion]), keep_champions=2)
+    report = apply_retention(
+        store,
+        RetentionPolicy(older_than_days=30, keep_last=None),
+        pin_reason=lambda run: pins.get((run.dag_id_segment, run.run_id_segment)),
+        dry_run=False,
+        now=days_later(60),
+    )
+    assert [(run.run_id_segment, why) for run, why in report.pinned] == [(legacy_pair[1], "the current champion")]
+    assert [run.run_id_segment for run in report.expired] == [legacy_component(old_run)]
+    assert load_model(refs[champion_run]) == {"run": champion_run}
+    with pytest.raises(ArtifactNotFoundError):
+        load_model(refs[old_run])

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from ..airflow_api import AirflowApi, ApiError
 from . import HandoffError, default_store
-from .champion import CHAMPION_ASSET_NAME,{% if cookiecutter.storage_backend != "variables" %} KEEP_CHAMPIONS,{% endif %} Promotion, newest_promotion, promotion_extra
-from .errors import ArtifactNotFoundError
+from .champion import CHAMPION_ASSET_NAME,{% if cookiecutter.storage_backend != "variables" %} KEEP_CHAMPIONS,{% endif %} Promotion, current_champion, promotion_extra
+from .errors import ArtifactNotFoundError, MalformedReferenceError, ReferenceRefusedError
 {%- if cookiecutter.storage_backend != "variables" %}
 from .pins import pins_from_api
 from .retention import PinReason, RetentionPolicy, apply_retention
@@ -33,20 +33,29 @@ MODEL_TASK, GATE_TASK = "train_model", "evaluate_model"
 
 
 def show_champion(api: AirflowApi) -> int:
-    champion = newest_promotion(api.asset_events(CHAMPION_ASSET_NAME, limit=1))
+    champion = current_champion(api.asset_events_newest_first(CHAMPION_ASSET_NAME))
     print(f"champion: {champion.describe()}" if champion else "no champion yet: no model has been promoted")
     return 0
 
 
 def promote(api: AirflowApi, dag_id: str, run_id: str) -> int:
-    """Make the model of an earlier run the champion again, once it is shown to be stored and intact."""
+    """Make the model of an earlier run the champion again, once its signed evaluation shows it passed its quality
+    gate and it is shown to be stored and intact. What the run's tasks recorded (XComs) is only believed signed:
+    anyone allowed to edit XComs could write there."""
     model_ref = api.xcom(dag_id, run_id, MODEL_TASK)
-    holdout_accuracy = api.xcom(dag_id, run_id, GATE_TASK)
-    if model_ref is None or holdout_accuracy is None:
+    evaluation = api.xcom(dag_id, run_id, GATE_TASK)
+    if model_ref is None or evaluation is None:
         raise HandoffError(
             f"run {run_id!r} of DAG {dag_id!r} has no model that passed its quality gate "
             f"({MODEL_TASK} or {GATE_TASK} recorded nothing): nothing to promote"
         )
+    try:
+        extra = promotion_extra(model_ref, evaluation)
+    except (MalformedReferenceError, ReferenceRefusedError) as exc:
+        raise HandoffError(
+            f"run {run_id!r} of DAG {dag_id!r} has no signed evaluation showing that its model passed its quality "
+            f"gate ({exc}): nothing to promote"
+        ) from None
     store = default_store()
 {%- if cookiecutter.storage_backend == "variables" %}
     store.read_variable = api.variable
@@ -55,7 +64,7 @@ def promote(api: AirflowApi, dag_id: str, run_id: str) -> int:
         store.verify_stored(model_ref)
     except ArtifactNotFoundError as exc:
         raise HandoffError(f"the model of run {run_id!r} is no longer stored: {exc}") from None
-    event = api.create_asset_event(CHAMPION_ASSET_NAME, promotion_extra(model_ref, holdout_accuracy))
+    event = api.create_asset_event(CHAMPION_ASSET_NAME, extra)
     print(f"champion: {Promotion.from_event(event).describe()}")
     print("score_champion runs on this promotion and scores with this model")
     return 0

@@ -1,9 +1,13 @@
 """The champion: the model that scoring DAGs use, promoted through events on the project's champion Asset.
 
 A promotion is one event on the asset whose ``extra`` is
-``{"reference": <signed reference>, "holdout_accuracy": <float>}``.
-Airflow keeps every event, so the asset's history is the champion's history: the newest event names the
-current champion; the older ones name the champions a rollback can return to, which retention keeps.
+``{"reference": <signed reference>, "evaluation": <signed evaluation>, "holdout_accuracy": <float>}``
+(the plain accuracy is for people; only the signed evaluation counts). Airflow keeps every event, so the asset's
+history is the champion's history. Anyone allowed to post asset events through the REST API can add events, so
+an event is a *valid* promotion only when its reference and its evaluation are both signed by this deployment,
+judge the same model, and the gate passed (``evaluation.passed_evaluation``). The current champion is the newest
+valid promotion; invalid events are skipped with a warning naming their id, never an error, and however many
+follow it, the history is read (a page at a time) until enough valid ones are found.
 
 Loading a champion loads another run's model on purpose. ``load_promoted`` is the one path that does it, and only
 after checking that the reference comes from the run that promoted it and is the one that run's task recorded.
@@ -12,59 +16,63 @@ after checking that the reference comes from the run that promoted it and is the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exported for the library's users
 from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
-from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, SignatureError
+from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, ReferenceRefusedError
+from .evaluation import Evaluation, passed_evaluation
 from .fail_fast import fail_fast_in_task
 from .reference import ArtifactRef
 from .signing import configured_signing_keys
 
 log = logging.getLogger(__name__)
 
+# Events read from the asset's history per request, while looking for valid promotions.
+EVENTS_PAGE = 100
+# How much of a refused event's extra a warning shows: an attacker chooses it, and it may be huge.
+SHOWN_CHARS = 200
+
 
 @dataclass(frozen=True)
 class Promotion:
-    """One event on the champion asset: which model became the champion, how good it was, and who said so."""
+    """One valid event on the champion asset: which model became the champion, its signed evaluation, and who
+    said so."""
 
     reference: ArtifactRef
-    holdout_accuracy: float
+    evaluation: Evaluation
     timestamp: datetime
+    event_id: int | None = None
     source_dag_id: str | None = None
     source_run_id: str | None = None
 
+    @property
+    def holdout_accuracy(self) -> float:
+        """The signed accuracy the gate measured (never the event's plain ``holdout_accuracy``)."""
+        return self.evaluation.value
+
     @classmethod
     def from_event(cls, event: Any, signing_keys: tuple[bytes, ...] | None = None) -> Promotion:
-        """From an asset event of the Task SDK (attributes) or of the REST API (a dict); refuses a malformed one
-        and one whose reference no task of this deployment signed (``signing_keys``: from the environment)."""
-
-        def field(name: str) -> Any:
-            return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
-
-        extra = field("extra")
-        if not isinstance(extra, dict) or "reference" not in extra:
-            raise MalformedReferenceError(f"champion event {field('id')} carries no model reference: {extra!r}")
-        accuracy = extra.get("holdout_accuracy")
-        if type(accuracy) not in (int, float) or not 0 <= accuracy <= 1:
-            raise MalformedReferenceError(
-                f"champion event {field('id')} has no holdout_accuracy in [0, 1]: {accuracy!r}"
-            )
-        timestamp = field("timestamp")
-        if isinstance(timestamp, str):
-            timestamp = datetime.fromisoformat(timestamp)
-        reference = ArtifactRef.from_dict(extra["reference"])
-        reference.check_signature(configured_signing_keys() if signing_keys is None else signing_keys)
-        return cls(
-            reference,
-            float(accuracy),
-            timestamp,
-            field("source_dag_id"),
-            field("source_run_id"),
-        )
+        """From an asset event of the Task SDK (attributes) or of the REST API (a dict); refuses one that is not a
+        valid promotion (``signing_keys``: from the environment)."""
+        extra = event_field(event, "extra")
+        if not isinstance(extra, dict) or not {"reference", "evaluation"} <= extra.keys():
+            shown = repr(extra)[:SHOWN_CHARS]
+            raise MalformedReferenceError(f"it carries no signed model reference and evaluation: {shown}")
+        keys = configured_signing_keys() if signing_keys is None else signing_keys
+        reference, evaluation = passed_evaluation(extra["reference"], extra["evaluation"], keys)
+        timestamp = event_field(event, "timestamp")
+        try:
+            timestamp = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else timestamp
+        except ValueError:
+            raise MalformedReferenceError(f"its timestamp is not a date: {timestamp!r}") from None
+        if not isinstance(timestamp, datetime):
+            raise MalformedReferenceError(f"its timestamp is not a date: {timestamp!r}")
+        source = (event_field(event, "source_dag_id"), event_field(event, "source_run_id"))
+        return cls(reference, evaluation, timestamp, event_field(event, "id"), *source)
 
     def describe(self) -> str:
         ref = self.reference
@@ -74,36 +82,77 @@ class Promotion:
         )
 
 
-def promotion_extra(model_ref: dict[str, Any], holdout_accuracy: float) -> dict[str, Any]:
-    """The ``extra`` of a promotion event (DESIGN.md section 5)."""
-    return {"reference": ArtifactRef.from_dict(model_ref).to_dict(), "holdout_accuracy": float(holdout_accuracy)}
+def event_field(event: Any, name: str) -> Any:
+    """A field of an asset event, whether the Task SDK's (attributes) or the REST API's (a dict)."""
+    return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
+
+
+def event_label(event: Any) -> str:
+    """How a log names an event: its id, or its time where Airflow hands over none (a run's triggering events)."""
+    event_id = event_field(event, "id")
+    return f"id {event_id}" if event_id is not None else f"of {event_field(event, 'timestamp')}"
+
+
+def promotion_extra(model_ref: Any, evaluation: Any) -> dict[str, Any]:
+    """The ``extra`` of a promotion event (DESIGN.md section 5), once the reference and its evaluation are shown
+    signed, bound to each other and passed: a model that failed its gate raises ``GateNotPassedError``."""
+    ref, checked = passed_evaluation(model_ref, evaluation, configured_signing_keys())
+    return {"reference": ref.to_dict(), "evaluation": checked.to_dict(), "holdout_accuracy": checked.value}
+
+
+def valid_promotions(events: Iterable[Any], signing_keys: tuple[bytes, ...] | None = None) -> Iterator[Promotion]:
+    """The valid promotions among ``events``, in their order, read lazily; each invalid one is logged with its id
+    and skipped (a missing signing key is not skipped: it is the deployment's error, and raised)."""
+    keys = configured_signing_keys() if signing_keys is None else signing_keys
+    for event in events:
+        try:
+            yield Promotion.from_event(event, keys)
+        except (MalformedReferenceError, ReferenceRefusedError) as exc:
+            log.warning("ignoring champion event %s, not a valid promotion: %s", event_label(event), exc)
 
 
 def newest_promotion(events: Iterable[Any]) -> Promotion | None:
-    """The newest of ``events`` (several can fold into one consumer run), or None when there is none."""
-    return max((Promotion.from_event(event) for event in events), key=lambda p: p.timestamp, default=None)
+    """The newest valid promotion among ``events`` in any order (several can fold into one consumer run)."""
+    return max(valid_promotions(events), key=lambda p: p.timestamp, default=None)
 
 
 def promotion_history(events: Iterable[Any]) -> list[Promotion]:
-    """The well-formed promotions among ``events``, newest first; a malformed event is logged and left out."""
-    promotions = []
-    for event in events:
-        try:
-            promotions.append(Promotion.from_event(event))
-        except (MalformedReferenceError, SignatureError) as exc:
-            log.warning("ignoring a champion event that is malformed or not signed by this deployment: %s", exc)
-    return sorted(promotions, key=lambda promotion: promotion.timestamp, reverse=True)
+    """The valid promotions among ``events``, newest first (each invalid one logged and left out)."""
+    return sorted(valid_promotions(events), key=lambda promotion: promotion.timestamp, reverse=True)
 
 
-def pinned_promotions(history: list[Promotion], keep_champions: int = KEEP_CHAMPIONS) -> list[Promotion]:
-    """The current champion and the ``keep_champions`` distinct champions before it (history newest first)."""
+def current_champion(events_newest_first: Iterable[Any]) -> Promotion | None:
+    """The current champion: the first valid promotion of the asset's history, newest first; None if none."""
+    return next(valid_promotions(events_newest_first), None)
+
+
+def history_in_task(events_of_asset: Callable[[], Any], page: int = EVENTS_PAGE) -> Iterator[Any]:
+    """The asset's events newest first, as a task reads them (``lambda: context["inlet_events"][ASSET]``), a page
+    of ``page`` at a time and only as far as they are consumed. Pages step back by timestamp (Airflow's
+    ``before`` is inclusive: events seen already are dropped by id)."""
+    seen: set[int] = set()
+    before: datetime | None = None
+    while True:
+        accessor = events_of_asset().ascending(False).limit(page)
+        batch = list(accessor if before is None else accessor.before(before))
+        fresh = [event for event in batch if event.id not in seen]
+        yield from fresh
+        if len(batch) < page or not fresh:
+            return
+        seen.update(event.id for event in fresh)
+        before = fresh[-1].timestamp
+
+
+def pinned_promotions(history: Iterable[Promotion], keep_champions: int = KEEP_CHAMPIONS) -> list[Promotion]:
+    """The current champion and the ``keep_champions`` distinct champions before it (history newest first); reads
+    ``history`` only as far as it needs."""
     if keep_champions < 0:
         raise MisconfiguredError(f"keep_champions must be 0 or more, got {keep_champions}")
     pinned: dict[str, Promotion] = {}
     for promotion in history:
+        pinned.setdefault(promotion.reference.uri, promotion)
         if len(pinned) > keep_champions:
             break
-        pinned.setdefault(promotion.reference.uri, promotion)
     return list(pinned.values())
 
 

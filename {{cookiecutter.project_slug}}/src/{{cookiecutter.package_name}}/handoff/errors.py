@@ -59,6 +59,10 @@ class ForeignRunError(ReferenceRefusedError):
     """The reference was saved by another DAG run (or the champion's provenance does not hold)."""
 
 
+class GateNotPassedError(ReferenceRefusedError):
+    """No signed evaluation shows that this model passed its quality gate: it cannot be a champion."""
+
+
 class UntrustedTypesError(ReferenceRefusedError):
     """A skops artifact holds types that are not trusted (skops' list plus ``HANDOFF_SKOPS_TRUSTED``)."""
 

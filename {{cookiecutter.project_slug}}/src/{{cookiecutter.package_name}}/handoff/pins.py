@@ -1,37 +1,45 @@
 """What retention must keep whatever its age: runs Airflow has not finished, and the champions' models.
 
 Airflow, not file times, says which runs are still going: inside a task through the Task SDK, outside one
-(the command line) through the REST API. The champions come from the champion asset's history.
+(the command line) through the REST API. The champions come from the champion asset's history, read newest first
+until the current champion and the ``keep_champions`` before it are found among its valid promotions, however many
+invalid events (junk posted through the REST API) come between them.
 A pin is a reason to keep a stored run (a string), or None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .champion import CHAMPION_ASSET_NAME, Promotion, pinned_promotions, promotion_history
+from .champion import CHAMPION_ASSET_NAME, Promotion, history_in_task, pinned_promotions, valid_promotions
 from .keys import RunScope
 from .retention import PinReason
 from .store import ArtifactStore, StoredRun
 
 UNFINISHED_STATES = ["queued", "running"]
-# Champion events read for the pins: more than enough to find the current and previous champions.
-HISTORY_EVENTS = 100
 
 
-def run_segments(store: ArtifactStore, dag_id: str, run_id: str) -> tuple[str, str]:
-    """The storage key segments of a run, as the store encodes them."""
-    dag_segment, run_segment = RunScope(dag_id, run_id, "-").run_prefix(store.key_component_chars).split("/")
-    return dag_segment, run_segment
+def run_segment_candidates(store: ArtifactStore, dag_id: str, run_id: str) -> list[tuple[str, str]]:
+    """Every (DAG segment, run segment) the run's artifacts may be stored under: today's encoding first, then
+    the legacy one (64-bit digests, keys stored before) when a shortened id makes it differ. Never a mix."""
+    scope = RunScope(dag_id, run_id, "-")
+    candidates = []
+    for legacy in (False, True):
+        dag_segment, run_segment = scope.run_prefix(store.key_component_chars, legacy=legacy).split("/")
+        candidates.append((dag_segment, run_segment))
+    return list(dict.fromkeys(candidates))
 
 
-def champion_pins(store: ArtifactStore, history: list[Promotion], keep_champions: int) -> dict[tuple[str, str], str]:
+def champion_pins(
+    store: ArtifactStore, history: Iterable[Promotion], keep_champions: int
+) -> dict[tuple[str, str], str]:
     """(DAG segment, run segment) -> why, for the runs holding the current and the previous champions."""
     pins: dict[tuple[str, str], str] = {}
     for position, promotion in enumerate(pinned_promotions(history, keep_champions)):
         why = "the current champion" if position == 0 else f"champion no. {position} before the current one"
-        pins.setdefault(run_segments(store, promotion.reference.dag_id, promotion.reference.run_id), why)
+        for segments in run_segment_candidates(store, promotion.reference.dag_id, promotion.reference.run_id):
+            pins.setdefault(segments, why)
     return pins
 
 
@@ -49,7 +57,7 @@ def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int) -> Pin
     """Pins inside an Airflow task with the champion asset among its inlets (the retention DAG's)."""
     from ..assets import CHAMPION
 
-    history = promotion_history(context["inlet_events"][CHAMPION].ascending(False).limit(HISTORY_EVENTS))
+    history = valid_promotions(history_in_task(lambda: context["inlet_events"][CHAMPION]))
     champions = champion_pins(store, history, keep_champions)
     ti = context["ti"]
 
@@ -68,7 +76,7 @@ def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int) -> Pin
 
 def pins_from_api(api: Any, store: ArtifactStore, keep_champions: int) -> PinReason:
     """Pins outside a task, from Airflow's REST API (``api``: an ``AirflowApi``)."""
-    history = promotion_history(api.asset_events(CHAMPION_ASSET_NAME, HISTORY_EVENTS))
+    history = valid_promotions(api.asset_events_newest_first(CHAMPION_ASSET_NAME))
     champions = champion_pins(store, history, keep_champions)
     unfinished_by_dag: dict[str, dict[str, str]] = {}
 
@@ -77,7 +85,11 @@ def pins_from_api(api: Any, store: ArtifactStore, keep_champions: int) -> PinRea
         if dag_id not in unfinished_by_dag:
             body = {"dag_ids": [dag_id], "states": UNFINISHED_STATES, "page_limit": 1000}
             runs = api.request("POST", "/dags/~/dagRuns/list", json=body)["dag_runs"]
-            unfinished_by_dag[dag_id] = {run_segments(store, dag_id, r["dag_run_id"])[1]: r["state"] for r in runs}
+            unfinished_by_dag[dag_id] = {
+                run_segment: run["state"]
+                for run in runs
+                for _dag_segment, run_segment in run_segment_candidates(store, dag_id, run["dag_run_id"])
+            }
         return unfinished_by_dag[dag_id]
 
     def pin_reason(run: StoredRun) -> str | None:

@@ -75,7 +75,9 @@ def check_handoff_settings() -> None:
     The checks are the store's own: those it makes when it is created, and those it makes before it writes.
     """
     from . import default_store  # here, not at the top: the store imports this module
+    from .evaluation import min_accuracy_floor
 
+    min_accuracy_floor()  # the quality gate's floor, MODEL_MIN_ACCURACY
     store = default_store()
     for fmt in dict.fromkeys((store.settings.format, "json")):  # models, and results (save_artifact's default)
         store.check_can_sign(fmt)
