@@ -47,6 +47,7 @@ COMMON_FILES = {
     "dags/score_champion.py",
     "examples/retrain_and_evaluate.py",
     "scripts/__init__.py",
+    "scripts/airflow_loopback.py",
     "scripts/docker_env.py",
     "scripts/image_requirements.py",
     "scripts/ports.py",

@@ -7,6 +7,11 @@ is left behind. A record is trusted only as far as it can be checked: a process 
 the process that was started (same creation time), so a record left by a crash or a restart is cleared, and no other
 process is ever signalled. The same code runs on Linux and macOS (psutil).
 
+On a shared host the stack keeps to itself: its processes run under umask 077 and its own folders are made 0700,
+so whatever they write (the metadata DB, the admin password's file, its logs and record, the task logs) is readable by
+their owner only, whatever your umask; the log servers of the scheduler and the triggerer listen on 127.0.0.1 only
+(scripts/airflow_loopback.py), as the API server does. The handoff library keeps its own modes for what it stores.
+
 Used by `make stack` / `make stack-down`, by `make run` (a short-lived stack) and by the tests. `up` checks the
 handoff settings first: a bad one is reported on one line and nothing starts.
 Usage: python -m scripts.stack up|down|status
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -45,6 +51,12 @@ MARKER = "LOCAL_STACK_ID"
 STATE_FILE = "stack.json"
 # Health keys of GET /api/v2/monitor/health, per component.
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+# What the stack writes holds secrets (the admin password, in its file and the API server's log) and the metadata:
+# its processes create files for their owner only, whatever the umask they were started from.
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+# The components that start a log server of their own, run so that it listens on loopback only.
+SERVING_LOGS = ("scheduler", "triggerer")
 
 
 class StackError(RuntimeError):
@@ -71,7 +83,8 @@ class StackRecord:
 
     def write(self, path: Path) -> None:
         processes = {name: started.to_json() for name, started in self.components.items()}
-        path.write_text(json.dumps({"id": self.id, "url": self.url, "processes": processes}, indent=2))
+        with open_private(path, os.O_WRONLY | os.O_TRUNC) as record:
+            record.write(json.dumps({"id": self.id, "url": self.url, "processes": processes}, indent=2).encode())
 
     def processes(self) -> list[psutil.Process]:
         """Every live process of this stack: its components (the ids still theirs), what they started, and whatever
@@ -119,6 +132,9 @@ class Stack:
             "AIRFLOW__CORE__PARALLELISM": str(2 * (os.cpu_count() or 1)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",  # new DAG files appear within 30 s
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            # Task logs: Airflow sets these modes itself (default 0o664 and 0o775, whatever the umask).
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": f"0o{PRIVATE_FILE:o}",
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": f"0o{PRIVATE_DIR:o}",
             **os.environ,
             MARKER: stack_id,
             "AIRFLOW_HOME": str(self.home),
@@ -137,13 +153,21 @@ class Stack:
         airflow = str(Path(sys.executable).with_name("airflow"))
         if component == "api-server":
             return [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
+        if component in SERVING_LOGS:
+            return [sys.executable, "-m", "scripts.airflow_loopback", component]
         return [airflow, component]
 
     def migrate(self) -> None:
         """Create or upgrade the metadata database this stack uses."""
         airflow = str(Path(sys.executable).with_name("airflow"))
+        make_private_dir(self.home)
         result = subprocess.run(
-            [airflow, "db", "migrate"], env=self.environment("migrate"), cwd=PROJECT, capture_output=True, text=True
+            [airflow, "db", "migrate"],
+            env=self.environment("migrate"),
+            cwd=PROJECT,
+            umask=PRIVATE_UMASK,
+            capture_output=True,
+            text=True,
         )
         if result.returncode:
             raise StackError(f"`airflow db migrate` failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
@@ -174,15 +198,14 @@ class Stack:
         for port in self.ports():
             if port_in_use(port):
                 raise StackError(f"port {port} is already in use; choose another (see `make help`)")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.state_dir)
         self.ensure_signing_key()
         stack_id = secrets.token_hex(8)
         env = self.environment(stack_id)
         started = {}
         try:
             for component in self.components:
-                log = open(self.state_dir / f"{component}.log", "ab")  # noqa: SIM115 (the child keeps it open)
-                with log:
+                with open_private(self.state_dir / f"{component}.log", os.O_WRONLY | os.O_APPEND) as log:
                     process = subprocess.Popen(
                         self.command(component),
                         env=env,
@@ -191,6 +214,7 @@ class Stack:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
+                        umask=PRIVATE_UMASK,
                     )
                 started[component] = StartedProcess.of(process.pid)
                 # Recorded as each one starts: should the next one fail to start, `stop` still finds this one.
@@ -203,7 +227,11 @@ class Stack:
             raise
 
     def ensure_signing_key(self) -> None:
-        """Without HANDOFF_SIGNING_KEY the components read the key file in their home: make one if it is missing."""
+        """Without HANDOFF_SIGNING_KEY the components read the key file in their home: make one if it is missing.
+
+        The home is made first if missing, for its owner only (it will hold the metadata DB and the password file).
+        """
+        make_private_dir(self.home)
         if not os.environ.get(SIGNING_KEY_VARIABLE):
             ensure_local_signing_key(self.home)
 
@@ -264,6 +292,26 @@ class Stack:
                 raise StackError("processes of the stack survived SIGKILL: " + "; ".join(map(describe, survivors)))
         self.state_path.unlink(missing_ok=True)
         return len(stopped)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create folder ``path`` for its owner only (0700) if it is missing; an existing one is left as it is."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=PRIVATE_DIR)  # masked by the umask, so never wider than 0700
+            path.chmod(PRIVATE_DIR)
+
+
+def open_private(path: Path, flags: int) -> BinaryIO:
+    """Open file ``path`` (created if missing) readable and writable by its owner only, from its first byte."""
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # the file may be older than this rule
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
 
 
 @contextlib.contextmanager

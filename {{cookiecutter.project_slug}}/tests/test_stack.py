@@ -1,15 +1,20 @@
 """The local stack's guards, which need no Airflow process: busy ports, stopping twice, records left by a stack that
 no longer runs, and the scripts' checks before anything starts (bad handoff settings, a bad --conf), each reported
-on one line."""
+on one line. Then what `make setup`, `make stack` and `make run` leave on a shared host: files private to their
+owner whatever the umask, log servers on loopback (one real stack, started the way `make stack` starts it)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -197,3 +202,198 @@ def test_a_bad_conf_is_reported_in_one_line_before_airflow_starts(
     result = script(stack_env, "scripts.run_dag", "train_and_score", "--conf", conf)
     assert expected in one_error_line(result)
     assert not Path(stack_env["STACK_DIR"]).exists()
+
+
+# -- what the local set-up leaves on a shared host -----------------------------------------------------------------
+
+GROUP_OR_OTHER = 0o077  # no bit of these may be set on anything that holds a secret or the metadata
+# The usual umask, and the worst: a mode left to the umask shows there as readable and writable by everyone (a
+# superset of what 022 leaves), so the real stack runs under 000, and `make setup` under both.
+USUAL_UMASK, OPEN_UMASK = 0o022, 0o000
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+HANDOFF_DIR_MODE, HANDOFF_FILE_MODE = 0o750, 0o640  # the handoff root and what the library stores: the workers' group
+{%- endif %}
+
+
+def make_setup(home: Path, handoff_root: Path, umask: int) -> None:
+    """`make setup` for an Airflow home (and handoff root) of the test's own, under ``umask``.
+
+    The virtualenv is this one, already installed: make is told not to rebuild it.
+    """
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if not (PROJECT / ".venv" / "bin" / "airflow").exists():
+        pytest.skip("the project has no .venv (make setup makes it)")
+    variables = {"AIRFLOW_HOME": str(home)}
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    variables["HANDOFF_ROOT"] = str(handoff_root)
+{%- endif %}
+    env = {name: value for name, value in os.environ.items() if name != "HANDOFF_SIGNING_KEY"}  # a fresh machine's
+    result = subprocess.run(
+        ["make", "-o", ".venv/bin/.installed", "setup", *(f"{name}={value}" for name, value in variables.items())],
+        cwd=PROJECT,
+        env={**env, **variables},
+        umask=umask,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def shared(*folders: Path) -> list[str]:
+    """Everything under ``folders`` (themselves included) that its group or others may use, with its mode."""
+    found = []
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:
+                continue  # removed meanwhile by a running process (a SQLite journal, say)
+            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & GROUP_OR_OTHER:
+                found.append(f"{stat.S_IMODE(mode):04o} {path}")
+    return found
+
+
+def setup_left_open(home: Path, handoff_root: Path) -> list[str]:
+    """What `make setup` left wider than it should: anything in the Airflow home (the metadata DB, Airflow's config,
+    the signing key) that its group or others may use.
+{%- if cookiecutter.storage_backend == "shared_fs" %} And the handoff root, or the folder above it, other than
+    0750: the workers' group's, as every folder the library makes under it.
+{%- endif %}"""
+    assert (home / "airflow.db").is_file(), "make setup made no metadata DB"
+    found = shared(home)
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    for folder in (handoff_root.parent, handoff_root):
+        if (mode := stat.S_IMODE(folder.stat().st_mode)) != HANDOFF_DIR_MODE:
+            found.append(f"{mode:04o} {folder} (not {HANDOFF_DIR_MODE:04o})")
+{%- endif %}
+    return found
+
+
+def test_make_setup_keeps_the_airflow_home_private_under_the_usual_umask(tmp_path: Path) -> None:
+    home, root = tmp_path / "home", tmp_path / "data" / "models"
+    make_setup(home, root, USUAL_UMASK)
+    assert setup_left_open(home, root) == []
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """What a stack left after `make setup`, `make stack` and `make run` under a umask that hides nothing."""
+
+    home: Path
+    state_dir: Path
+    handoff_root: Path
+    log_ports: tuple[int, int]
+    setup_left_open: list[str]  # right after `make setup`
+    shared: list[str]  # after the run, taken while the stack still ran (its record is removed when it stops)
+    listening: dict[int, set[str]]  # port: the addresses the stack's processes listen on
+
+
+def listening(stack: Stack) -> dict[int, set[str]]:
+    """Every port a process of ``stack`` listens on, with the addresses it is bound to."""
+    record = stack.record()
+    assert record is not None, "the stack is running: it has a record"
+    ports: dict[int, set[str]] = {}
+    for process in record.processes():
+        try:
+            # psutil 6 renamed connections() to net_connections()
+            sockets = process.net_connections if hasattr(process, "net_connections") else process.connections
+            connections = sockets(kind="inet")
+        except psutil.NoSuchProcess:
+            continue  # a task process that ended meanwhile
+        except psutil.AccessDenied:
+            pytest.skip("this system does not show a process's sockets (psutil: access denied)")
+        for connection in connections:
+            if connection.status == psutil.CONN_LISTEN:
+                ports.setdefault(connection.laddr.port, set()).add(connection.laddr.ip)
+    return ports
+
+
+@pytest.fixture(scope="module")
+def stack_run(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage_backend == "s3" %}, s3_endpoint: str{% endif %}) -> Iterator[StackRun]:
+    """One real stack for the module: `make setup`, `make stack`, `make run` (the main DAG, its champion scored),
+    all under umask 000, so any file whose mode the umask decides is readable and writable by everyone."""
+    workdir = tmp_path_factory.mktemp("private-stack")
+    home, state_dir, root = workdir / "home", workdir / "state", workdir / "data" / "models"
+    make_setup(home, root, OPEN_UMASK)
+    after_setup = setup_left_open(home, root)
+    ports = {name: free_port() for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
+    env = {name: value for name, value in os.environ.items() if name != "HANDOFF_SIGNING_KEY"}
+    env.update(
+        {name: str(port) for name, port in ports.items()},
+        AIRFLOW_HOME=str(home),
+        STACK_DIR=str(state_dir),
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+        HANDOFF_ROOT=str(root),
+{%- endif %}
+    )
+    stack = Stack(home=home, state_dir=state_dir, api_port=ports["API_PORT"])
+
+    def run_script(*args: str) -> None:
+        command = [sys.executable, "-m", *args]
+        result = subprocess.run(
+            command, cwd=PROJECT, env=env, umask=OPEN_UMASK, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+    try:
+        run_script("scripts.stack", "up")
+        run_script("scripts.run_dag", "train_and_score")
+        yield StackRun(
+            home=home,
+            state_dir=state_dir,
+            handoff_root=root,
+            log_ports=(ports["LOG_PORT"], ports["TRIGGER_LOG_PORT"]),
+            setup_left_open=after_setup,
+            shared=shared(home, state_dir),
+            listening=listening(stack),
+        )
+    finally:
+        try:
+            run_script("scripts.stack", "down")
+        finally:
+            stack.stop()  # should the script have failed: nothing of this stack outlives the module
+
+
+def test_make_setup_keeps_the_airflow_home_private_under_an_open_umask(stack_run: StackRun) -> None:
+    assert stack_run.setup_left_open == []
+
+
+def test_the_stack_and_a_run_keep_secrets_and_metadata_private(stack_run: StackRun) -> None:
+    """The admin password (its file, the API server's log), the metadata DB, the task logs, the stack's logs and
+    record: the owner's only, though the umask would let anyone read and write them."""
+    for secret in (
+        stack_run.home / "simple_auth_manager_passwords.json.generated",
+        stack_run.home / "airflow.db",
+        stack_run.state_dir / "api-server.log",
+    ):
+        assert secret.is_file(), f"{secret} was not written: the checks below would prove nothing"
+    assert any((stack_run.home / "logs").rglob("attempt=1.log")), "the run wrote no task log"
+    assert stack_run.shared == []
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+
+
+def test_the_handoff_root_keeps_its_own_modes(stack_run: StackRun) -> None:
+    """What the tasks stored is the workers' group's (0750 folders, 0640 files), whatever the stack's umask."""
+    stored = [stack_run.handoff_root.parent, stack_run.handoff_root, *stack_run.handoff_root.rglob("*")]
+    files = [path for path in stored if path.is_file()]
+    assert files, "the run stored nothing"
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in stored}
+    expected = {path: HANDOFF_FILE_MODE if path.is_file() else HANDOFF_DIR_MODE for path in stored}
+    assert modes == expected
+{%- endif %}
+
+
+def test_the_stacks_log_servers_listen_on_loopback_only(stack_run: StackRun) -> None:
+    """The scheduler's and the triggerer's log servers (and everything else of the stack): a loopback address, no
+    other (no 0.0.0.0, no ::), so no other machine reaches them."""
+    for port in stack_run.log_ports:
+        assert port in stack_run.listening, f"nothing of the stack listens on log port {port}"
+    reachable = {
+        port: addresses
+        for port, addresses in stack_run.listening.items()
+        if not all(ipaddress.ip_address(address).is_loopback for address in addresses)
+    }
+    assert reachable == {}
