@@ -88,7 +88,10 @@ def train_and_score() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from {{ cookiecutter.package_name }}.handoff import load_model
-        from {{ cookiecutter.package_name }}.handoff.evaluation import gate_threshold, sign_evaluation
+        from {{ cookiecutter.package_name }}.handoff.evaluation import (
+            gate_threshold,
+            sign_evaluation,
+        )
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 

@@ -29,8 +29,15 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
     retired_promotions,
     valid_promotions,
 )
-from {{ cookiecutter.package_name }}.handoff.errors import GateNotPassedError, MalformedReferenceError
-from {{ cookiecutter.package_name }}.handoff.evaluation import Evaluation, gate_threshold, min_accuracy_floor
+from {{ cookiecutter.package_name }}.handoff.errors import (
+    GateNotPassedError,
+    MalformedReferenceError,
+)
+from {{ cookiecutter.package_name }}.handoff.evaluation import (
+    Evaluation,
+    gate_threshold,
+    min_accuracy_floor,
+)
 from {{ cookiecutter.package_name }}.handoff.reference import ArtifactRef
 from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
 

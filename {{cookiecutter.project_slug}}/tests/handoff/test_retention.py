@@ -21,7 +21,10 @@ from {{ cookiecutter.package_name }}.handoff import (
 )
 from {{ cookiecutter.package_name }}.handoff.champion import promotion_history
 from {{ cookiecutter.package_name }}.handoff.keys import encode_component
-from {{ cookiecutter.package_name }}.handoff.pins import champion_pins, run_segment_candidates
+from {{ cookiecutter.package_name }}.handoff.pins import (
+    champion_pins,
+    run_segment_candidates,
+)
 from {{ cookiecutter.package_name }}.handoff.retention import (
     RetentionPolicy,
     apply_retention,
