@@ -60,14 +60,16 @@ lint: bootstrap ## ruff check + ruff format --check on hooks/ and tests/
 	$(BIN)/ruff check hooks tests
 	$(BIN)/ruff format --check hooks tests
 
+# The handoff library is a path dependency (vendor/airflow-model-handoff): the lock names its folder, relative to the
+# project, so each lock is installed from inside its bake.
 locks: bootstrap ## Re-pin requirements/<backend>.lock of the generated project (after editing its pyproject.toml)
 	for backend in shared_fs s3 variables; do \
 	  rm -rf build/locks/$$backend; \
 	  $(BIN)/cookiecutter --no-input -o build/locks/$$backend . storage_backend=$$backend > /dev/null || exit 1; \
 	  $(BIN)/uv pip compile -q --python-version 3.11 --no-header --no-annotate --extra dev --extra kubernetes \
 	    build/locks/$$backend/model-pipeline/pyproject.toml -o "$(LOCK_DIR)/$$backend.lock" || exit 1; \
-	  $(BIN)/uv pip install -q --no-deps --python $(BIN)/python --target build/locks/$$backend/site \
-	    -r "$(LOCK_DIR)/$$backend.lock" || exit 1; \
+	  (cd build/locks/$$backend/model-pipeline && $(CURDIR)/$(BIN)/uv pip install -q --no-deps \
+	    --python $(CURDIR)/$(BIN)/python --target ../site -r "$(CURDIR)/$(LOCK_DIR)/$$backend.lock") || exit 1; \
 	done
 	# The modules the locks install and the project's folders: package names the pre-generation hook refuses.
 	$(BIN)/python hooks/taken_names.py build/locks/*/site

@@ -12,35 +12,27 @@ from pathlib import Path
 
 BACKEND = "{{ cookiecutter.storage_backend }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
-HANDOFF = f"src/{PACKAGE}/handoff"
 
 # Files that belong to one backend only; every other backend's are removed.
 BACKEND_FILES = {
     "shared_fs": [
-        f"{HANDOFF}/shared_fs.py",
         "tests/handoff/test_shared_fs.py",
         "tests/handoff/test_retention_shared_fs.py",
-        "benchmarks/shared_fs.py",
         "deploy/helm/handoff-pvc.yaml",
         "tests/e2e/test_in_place_rewrites.py",
     ],
     "s3": [
-        f"{HANDOFF}/s3.py",
         "tests/handoff/test_s3.py",
         "tests/handoff/test_retention_s3.py",
         "tests/s3_relay.py",
         "tests/e2e/dags/handoff_s3_outage.py",
         "tests/e2e/test_s3_outage.py",
-        "scripts/local_s3.py",
-        "benchmarks/s3.py",
     ],
     "variables": [
-        f"{HANDOFF}/variables.py",
         f"src/{PACKAGE}/variables_teardown.py",
         "tests/handoff/test_variables.py",
         "tests/handoff/variables_checks_dag.py",
         "tests/variable_keys.py",
-        "benchmarks/variables.py",
     ],
 }
 # Keys cookiecutter adds to the saved answers that describe how and where it ran, not the project. cruft keeps the
@@ -54,7 +46,6 @@ NOT_FOR = {
         "tests/handoff/test_retention.py",
         "tests/handoff/test_store_contract.py",
         # Variables are loaded into memory: no spool files.
-        f"{HANDOFF}/spool.py",
         "tests/handoff/test_spool.py",
     ],
 }

@@ -27,44 +27,45 @@ BACKENDS = ("shared_fs", "s3", "variables")
 # The top-level modules of every distribution pinned in the project's locks, and its top-level folders and modules:
 # hooks/taken_names.py says why they are written here and not read from the template at bake time.
 # BEGIN names written by `make locks` (hooks/taken_names.py)
-LOCKS_SHA256 = "02e4173dd26da36272b648f28239d87519368c440ac3106bf55d485b01c48a62"
+LOCKS_SHA256 = "7f13a9e9d18303af40f579e125a8dc35935d054805a69d73b5486d2ce18a476f"
 DEPENDENCY_MODULES = frozenset(
     {
         "PIL", "_cffi_backend", "_distutils_hack", "_hypothesis_ftz_detector", "_hypothesis_globals",
         "_hypothesis_pytestplugin", "_pytest", "_yaml", "a2wsgi", "aiofiles", "aiohappyeyeballs", "aiohttp",
-        "aiosignal", "aiosmtplib", "aiosqlite", "airflow", "alembic", "amqp", "annotated_doc", "annotated_types",
-        "antlr4", "anyio", "argcomplete", "arrow", "asgiref", "asn1crypto", "async_timeout", "asyncpg", "attr", "attrs",
-        "aws_xray_sdk", "babel", "billiard", "blinker", "boto3", "botocore", "bs4", "cachetools", "cadwyn", "celery",
-        "certifi", "cffi", "cfgv", "cfnlint", "charset_normalizer", "click", "click_didyoumean", "click_plugins",
-        "click_repl", "cloudpickle", "colorlog", "contourpy", "cron_descriptor", "croniter", "cryptography", "cycler",
-        "daemon", "dateutil", "deprecated", "dill", "distlib", "dns", "docker", "dotenv", "durationpy",
-        "email_validator", "fastapi", "fastapi_cli", "filelock", "flask", "flask_cors", "flower", "fontTools",
-        "frozenlist", "fsspec", "google", "graphql", "greenback", "greenlet", "grpc", "h11", "httpcore", "httptools",
-        "httpx", "humanize", "hypothesis", "identify", "idna", "importlib_metadata", "inflection", "iniconfig",
-        "isoduration", "isympy", "itsdangerous", "jinja2", "jmespath", "joblib", "joserfc", "jsonpatch",
-        "jsonpatch_cli", "jsonpath_ng", "jsonpointer", "jsonschema", "jsonschema_path", "jsonschema_specifications",
-        "jwt", "kiwisolver", "kombu", "kubernetes", "kubernetes_asyncio", "lazy_importer", "lazy_object_proxy",
-        "libcst", "linkify_it", "lockfile", "lxml", "mako", "markdown_it", "markupsafe", "marshmallow", "matplotlib",
-        "mdurl", "methodtools", "more_itertools", "moto", "mpl_toolkits", "mpmath", "msgspec", "multidict", "multipart",
-        "narwhals", "natsort", "networkx", "nodeenv", "numpy", "oauthlib", "openapi_schema_validator",
-        "openapi_spec_validator", "opentelemetry", "outcome", "packaging", "pathable", "pathlib_abc", "pathspec",
-        "pendulum", "platformdirs", "pluggy", "pre_commit", "prettytable", "prometheus_client", "prompt_toolkit",
-        "propcache", "psutil", "psycopg", "psycopg2", "psycopg_binary", "py", "py_partiql_parser", "pyathena",
-        "pycparser", "pydantic", "pydantic_core", "pydantic_extra_types", "pydantic_settings", "pygments", "pygtrie",
-        "pylab", "pyparsing", "pytest", "python_discovery", "python_multipart", "pytz", "redis", "redshift_connector",
-        "referencing", "regex", "requests", "requests_oauthlib", "requests_toolbelt", "responses", "rfc3339_validator",
-        "rich", "rich_argparse", "rich_toolkit", "rpds", "ruff", "s3transfer", "sagemaker_studio", "scipy", "scramp",
-        "setproctitle", "setuptools", "shellingham", "six", "sklearn", "skops", "slugify", "sniffio",
-        "sortedcontainers", "soupsieve", "sqlalchemy", "sqlparse", "starlette", "structlog", "svcs", "sympy",
-        "tabulate", "tenacity", "termcolor", "text_unidecode", "threadpoolctl", "tools", "tornado", "typer",
-        "typing_extensions", "typing_inspection", "tzdata", "tzlocal", "upath", "urllib3", "uuid6", "uvicorn", "uvloop",
-        "vine", "virtualenv", "watchfiles", "watchtower", "wcwidth", "websocket", "websockets", "werkzeug", "wirerope",
-        "wrapt", "xmltodict", "yaml", "yarl", "zipp",
+        "aiosignal", "aiosmtplib", "aiosqlite", "airflow", "airflow_model_handoff", "alembic", "amqp", "annotated_doc",
+        "annotated_types", "antlr4", "anyio", "argcomplete", "arrow", "asgiref", "asn1crypto", "async_timeout",
+        "asyncpg", "attr", "attrs", "aws_xray_sdk", "babel", "billiard", "blinker", "boto3", "botocore", "bs4",
+        "cachetools", "cadwyn", "celery", "certifi", "cffi", "cfgv", "cfnlint", "charset_normalizer", "click",
+        "click_didyoumean", "click_plugins", "click_repl", "cloudpickle", "colorlog", "contourpy", "cron_descriptor",
+        "croniter", "cryptography", "cycler", "daemon", "dateutil", "deprecated", "dill", "distlib", "dns", "docker",
+        "dotenv", "durationpy", "email_validator", "fastapi", "fastapi_cli", "filelock", "flask", "flask_cors",
+        "flower", "fontTools", "frozenlist", "fsspec", "google", "graphql", "greenback", "greenlet", "grpc", "h11",
+        "httpcore", "httptools", "httpx", "humanize", "hypothesis", "identify", "idna", "importlib_metadata",
+        "inflection", "iniconfig", "isoduration", "isympy", "itsdangerous", "jinja2", "jmespath", "joblib", "joserfc",
+        "jsonpatch", "jsonpatch_cli", "jsonpath_ng", "jsonpointer", "jsonschema", "jsonschema_path",
+        "jsonschema_specifications", "jwt", "kiwisolver", "kombu", "kubernetes", "kubernetes_asyncio", "lazy_importer",
+        "lazy_object_proxy", "libcst", "linkify_it", "lockfile", "lxml", "mako", "markdown_it", "markupsafe",
+        "marshmallow", "matplotlib", "mdurl", "methodtools", "more_itertools", "moto", "mpl_toolkits", "mpmath",
+        "msgspec", "multidict", "multipart", "narwhals", "natsort", "networkx", "nodeenv", "numpy", "oauthlib",
+        "openapi_schema_validator", "openapi_spec_validator", "opentelemetry", "outcome", "packaging", "pathable",
+        "pathlib_abc", "pathspec", "pendulum", "platformdirs", "pluggy", "pre_commit", "prettytable",
+        "prometheus_client", "prompt_toolkit", "propcache", "psutil", "psycopg", "psycopg2", "psycopg_binary", "py",
+        "py_partiql_parser", "pyathena", "pycparser", "pydantic", "pydantic_core", "pydantic_extra_types",
+        "pydantic_settings", "pygments", "pygtrie", "pylab", "pyparsing", "pytest", "python_discovery",
+        "python_multipart", "pytz", "redis", "redshift_connector", "referencing", "regex", "requests",
+        "requests_oauthlib", "requests_toolbelt", "responses", "rfc3339_validator", "rich", "rich_argparse",
+        "rich_toolkit", "rpds", "ruff", "s3transfer", "sagemaker_studio", "scipy", "scramp", "setproctitle",
+        "setuptools", "shellingham", "six", "sklearn", "skops", "slugify", "sniffio", "sortedcontainers", "soupsieve",
+        "sqlalchemy", "sqlparse", "starlette", "structlog", "svcs", "sympy", "tabulate", "tenacity", "termcolor",
+        "text_unidecode", "threadpoolctl", "tools", "tornado", "typer", "typing_extensions", "typing_inspection",
+        "tzdata", "tzlocal", "upath", "urllib3", "uuid6", "uvicorn", "uvloop", "vine", "virtualenv", "watchfiles",
+        "watchtower", "wcwidth", "websocket", "websockets", "werkzeug", "wirerope", "wrapt", "xmltodict", "yaml",
+        "yarl", "zipp",
     }
 )
 PROJECT_MODULES = frozenset(
     {
-        "benchmarks", "dags", "examples", "scripts", "src", "tests",
+        "dags", "examples", "scripts", "src", "tests", "vendor",
     }
 )
 # END names written by `make locks`

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -99,14 +100,26 @@ def project_helper(project: Path, name: str, folder: str = "scripts") -> ModuleT
 @functools.cache
 def image_install_set(project: Path) -> dict[str, str]:
     """What the baked project's Docker image installs, as {distribution: version}: the list the Dockerfile installs
-    (scripts/image_requirements.py), resolved by uv with requirements.lock as constraints, for the image's Python on
-    Linux. Asks the package index, as `make setup` does; once per project (callers must not change the result)."""
+    (scripts/image_requirements.py), resolved by uv with the lock's pins as constraints (as the Dockerfile makes
+    them), for the image's Python on Linux. Asks the package index, as `make setup` does; once per project (callers must not change the result)."""
     listed = subprocess.run(
         [sys.executable, "scripts/image_requirements.py"], cwd=project, capture_output=True, text=True, check=True
     )
-    command = [str(BIN / "uv"), "pip", "compile", "-", "-c", "requirements.lock", "--python-version", "3.11"]
-    command += ["--python-platform", "linux", "--no-header", "--no-annotate", "--quiet"]
-    resolved = subprocess.run(command, input=listed.stdout, cwd=project, capture_output=True, text=True, timeout=300)
+    constraints = subprocess.run(
+        [sys.executable, "scripts/image_requirements.py", "constraints"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="image-constraints-") as folder:
+        pins = Path(folder) / "constraints.txt"
+        pins.write_text(constraints.stdout)
+        command = [str(BIN / "uv"), "pip", "compile", "-", "-c", str(pins), "--python-version", "3.11"]
+        command += ["--python-platform", "linux", "--no-header", "--no-annotate", "--quiet"]
+        resolved = subprocess.run(
+            command, input=listed.stdout, cwd=project, capture_output=True, text=True, timeout=300
+        )
     assert resolved.returncode == 0, resolved.stderr
     return dict(line.split("==", 1) for line in resolved.stdout.splitlines() if "==" in line)
 

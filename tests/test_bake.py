@@ -29,7 +29,56 @@ PROJECT_NAME = "Churn Model"
 SLUG = "churn-model"
 PKG = "churn_model"
 
-# Exact files outside tests/ (tests/ is checked separately below), as baked when this was written.
+# The handoff library, every backend in it whatever the prompt chose, copied from the template as it is.
+LIBRARY = "vendor/airflow-model-handoff"
+BENCHMARK_MODULES = (
+    "__init__",
+    "__main__",
+    "backends",
+    "parse_cost",
+    "phase",
+    "plot",
+    "profile",
+    "report",
+    "runs",
+    "s3",
+    "shared_fs",
+    "sources",
+    "variables",
+    "workload",
+)
+LIBRARY_FILES = {
+    f"{LIBRARY}/{name}" for name in ("pyproject.toml", "README.md", "CHANGELOG.md")
+} | {
+    f"{LIBRARY}/src/airflow_model_handoff/{name}.py"
+    for name in (
+        "__init__",
+        "__main__",
+        "airflow_api",
+        "airflow_home",
+        "champion",
+        "errors",
+        "evaluation",
+        "fail_fast",
+        "formats",
+        "keys",
+        "pins",
+        "reference",
+        "retention",
+        "s3",
+        "settings",
+        "shared_fs",
+        "signing",
+        "spool",
+        "storage",
+        "store",
+        "variables",
+        *(f"benchmark/{name}" for name in BENCHMARK_MODULES),
+        *(f"local/{name}" for name in ("__init__", "ports", "s3")),
+    )
+}
+
+# Exact files outside tests/ (tests/ is checked separately below).
 COMMON_FILES = {
     ".cookiecutter.json",
     ".dockerignore",
@@ -50,69 +99,25 @@ COMMON_FILES = {
     "scripts/airflow_loopback.py",
     "scripts/docker_env.py",
     "scripts/image_requirements.py",
-    "scripts/ports.py",
     "scripts/processes.py",
     "scripts/run_dag.py",
     "scripts/stack.py",
-    *(
-        f"benchmarks/{name}.py"
-        for name in (
-            "__init__",
-            "__main__",
-            "parse_cost",
-            "phase",
-            "plot",
-            "profile",
-            "report",
-            "runs",
-            "sources",
-            "workload",
-        )
-    ),
     f"src/{PKG}/__init__.py",
-    f"src/{PKG}/airflow_api.py",
     f"src/{PKG}/assets.py",
     f"src/{PKG}/dag_defaults.py",
     f"src/{PKG}/lifecycle.py",
-    f"src/{PKG}/paths.py",
+    f"src/{PKG}/handoff/__init__.py",  # the library under the project's name (python -m <package>.handoff)
+    f"src/{PKG}/handoff/__main__.py",
     f"src/{PKG}/ml/__init__.py",
     f"src/{PKG}/ml/data.py",
     f"src/{PKG}/ml/model.py",
-    *(
-        f"src/{PKG}/handoff/{name}.py"
-        for name in (
-            "__init__",
-            "__main__",
-            "champion",
-            "errors",
-            "evaluation",
-            "fail_fast",
-            "formats",
-            "keys",
-            "reference",
-            "settings",
-        )
-    ),
-    f"src/{PKG}/handoff/signing.py",
-    f"src/{PKG}/handoff/store.py",
+    "dags/handoff_retention.py",
+    *LIBRARY_FILES,
 }
-RETENTION_FILES = {f"src/{PKG}/handoff/retention.py", f"src/{PKG}/handoff/pins.py", "dags/handoff_retention.py"}
-SPOOL = f"src/{PKG}/handoff/spool.py"  # the private copies that loads deserialise (variables loads into memory)
 BACKEND_FILES = {
-    "shared_fs": {
-        f"src/{PKG}/handoff/shared_fs.py",
-        SPOOL,
-        "benchmarks/shared_fs.py",
-        "deploy/helm/handoff-pvc.yaml",
-        *RETENTION_FILES,
-    },
-    "s3": {f"src/{PKG}/handoff/s3.py", SPOOL, "scripts/local_s3.py", "benchmarks/s3.py", *RETENTION_FILES},
-    "variables": {
-        f"src/{PKG}/handoff/variables.py",
-        f"src/{PKG}/variables_teardown.py",
-        "benchmarks/variables.py",
-        *RETENTION_FILES,
-    },
+    "shared_fs": {"deploy/helm/handoff-pvc.yaml"},
+    "s3": set(),
+    "variables": {f"src/{PKG}/variables_teardown.py"},
 }
 
 # The project's tests/ folder is still being written, so it is not pinned file by file. Seen when this was written:
@@ -146,6 +151,9 @@ BACKEND_WORDS = {
     "s3": re.compile(r"\bboto3\b|\bmoto(\b|_)|providers-amazon|S3Store"),
     "variables": re.compile(r"VariablesStore"),
 }
+
+# Files that name every backend on purpose: the library's tests of the storage URL, one per scheme.
+EVERY_BACKEND = {"tests/handoff/test_storage.py"}
 
 JINJA_LEFTOVERS = ("{{ cookiecutter.", "{{cookiecutter.", "{%")
 
@@ -219,17 +227,31 @@ def test_quotes_and_ampersands_survive(bake: Bake, backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_trace_of_other_backends(bake: Bake, backend: str) -> None:
-    """Files, dependencies (requirements.lock included) and settings of unselected backends are all gone."""
+    """Files, dependencies (requirements.lock included) and settings of unselected backends are all gone, but in the
+    handoff library, which holds every backend so that a URL can pick another at run time."""
     project = bake(storage_backend=backend)
     hits = [
         f"{rel}:{number}: {line.strip()}"
         for other, words in BACKEND_WORDS.items()
         if other != backend
         for rel, text in text_files(project).items()
+        if not rel.startswith(f"{LIBRARY}/") and rel not in EVERY_BACKEND
         for number, line in enumerate(text.splitlines(), start=1)
         if words.search(line)
     ]
     assert hits == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_library_is_the_templates_byte_for_byte(bake: Bake, backend: str) -> None:
+    """Whatever the answers, every bake gets the same library: the template's folder, not rendered."""
+    project = bake(project_name=PROJECT_NAME, storage_backend=backend)
+    template = REPO_ROOT / "{{cookiecutter.project_slug}}" / LIBRARY
+
+    def contents(root: Path) -> dict[str, bytes]:
+        return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+    assert contents(project / LIBRARY) == contents(template)
 
 
 def test_baking_time(cookies) -> None:

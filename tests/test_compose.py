@@ -58,8 +58,21 @@ ROLE_KEYS = {"DUMB_INIT_SETSID", "_AIRFLOW_DB_MIGRATE", "AIRFLOW_ADMIN_USERNAME"
 REQUIRED = re.compile(r"\$\{(\w+):\?")
 # A setting the handoff library reads, as its code names it (the quality gate's floor too).
 HANDOFF_SETTING = re.compile(r'"((?:HANDOFF|MODEL)_[A-Z0-9_]+)"')
-# Settings compose fixes on purpose, whatever .env says.
-FIXED_IN_COMPOSE = {"HANDOFF_ROOT"}  # the named volume's mount point in every container, not .env's host path
+LIBRARY = "vendor/airflow-model-handoff/src/airflow_model_handoff"
+# The library's modules that are not the handoff's settings: its benchmark and its local servers.
+NOT_SETTINGS = ("benchmark", "local")
+# The library holds every backend; the settings of those a bake did not choose are not its compose file's.
+BACKEND_MODULES = {"shared_fs": "shared_fs.py", "s3": "s3.py", "variables": "variables.py"}
+OLD_S3_NAMES = {"HANDOFF_S3_BUCKET", "HANDOFF_S3_PREFIX", "HANDOFF_AWS_CONN_ID", "HANDOFF_STORAGE_CONN_ID"}
+NOT_THIS_STORES = {
+    "shared_fs": OLD_S3_NAMES | {"HANDOFF_VARIABLES_PREFIX"},
+    "s3": {"HANDOFF_ROOT", "HANDOFF_VARIABLES_PREFIX"},
+    "variables": OLD_S3_NAMES | {"HANDOFF_ROOT", "HANDOFF_SPOOL_DIR", "HANDOFF_S3_SPOOL_DIR"},  # no files, no spool
+}
+# Settings compose fixes on purpose, whatever .env says: shared_fs's store is the named volume's mount point in every
+# container, not .env's host path. And the command line's own (the project's alias sets it).
+FIXED_IN_COMPOSE = {"shared_fs": {"HANDOFF_STORAGE", "HANDOFF_ROOT"}, "s3": set(), "variables": set()}
+COMMAND_LINE_ONLY = {"HANDOFF_CHAMPION_ASSET"}
 
 
 @dataclass(frozen=True)
@@ -231,7 +244,7 @@ def test_airflow_services_share_image_environment_and_storage(baked: Baked, reso
     named.remove("airflow-config:/opt/airflow/config:rw")
     if baked.backend == "shared_fs":
         assert named == [f"handoff-models:{HANDOFF_MOUNT}:rw"]
-        assert env["HANDOFF_ROOT"] == HANDOFF_MOUNT
+        assert env["HANDOFF_STORAGE"] == f"file://{HANDOFF_MOUNT}"
         assert "handoff-models" in resolved["volumes"]
         assert HANDOFF_MOUNT in services["airflow-init"]["command"][-1], "the init hands the volume to AIRFLOW_UID"
     else:
@@ -244,8 +257,8 @@ def test_airflow_services_share_image_environment_and_storage(baked: Baked, reso
         minio_env = services["minio"]["environment"]
         assert connection["login"] == minio_env["MINIO_ROOT_USER"] == baked.env["MINIO_ROOT_USER"]
         assert connection["password"] == minio_env["MINIO_ROOT_PASSWORD"] == baked.env["MINIO_ROOT_PASSWORD"]
-        assert env["HANDOFF_AWS_CONN_ID"] == "aws_default"
-        assert env["HANDOFF_S3_BUCKET"] == BUCKET
+        assert env["HANDOFF_STORAGE_CONN_ID"] == "aws_default"
+        assert env["HANDOFF_STORAGE"] == f"s3://{BUCKET}/handoff"
         bucket_job = services["minio-create-bucket"]
         assert bucket_job["depends_on"] == {"minio": {"condition": "service_healthy"}}
         assert bucket_job["entrypoint"] == ["python"] or bucket_job["entrypoint"] == "python"
@@ -291,18 +304,25 @@ def test_defaults_need_only_the_required_settings(baked: Baked, docker_compose: 
     assert env["HANDOFF_FORMAT"] == "joblib"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
     if baked.backend == "s3":
-        assert env["HANDOFF_S3_BUCKET"] == BUCKET
-        assert env["HANDOFF_S3_PREFIX"] == "handoff"
+        assert env["HANDOFF_STORAGE"] == f"s3://{BUCKET}/handoff"
 
 
 def test_every_handoff_setting_in_env_reaches_the_airflow_containers(
     baked: Baked, docker_compose: str, tmp_path: Path
 ) -> None:
-    """Each HANDOFF_* setting the baked library reads, set in .env, arrives unchanged in every Airflow container."""
-    sources = (baked.path / "src").rglob("*.py")
+    """Each HANDOFF_* setting the library reads for the bake's store, set in .env, arrives unchanged in every Airflow
+    container."""
+    library = baked.path / LIBRARY
+    others = set(BACKEND_MODULES.values()) - {BACKEND_MODULES[baked.backend]}
+    sources = [
+        path
+        for path in library.rglob("*.py")
+        if path.relative_to(library).parts[0] not in NOT_SETTINGS and path.name not in others
+    ]
     read = {name for source in sources for name in HANDOFF_SETTING.findall(source.read_text())}
-    assert "HANDOFF_SIGNING_KEY" in read, "the scan must see the library's settings"
-    chosen = {name: f"chosen-{name.lower()}" for name in sorted(read - FIXED_IN_COMPOSE)}
+    assert {"HANDOFF_SIGNING_KEY", "HANDOFF_STORAGE"} <= read, "the scan must see the library's settings"
+    ignored = NOT_THIS_STORES[baked.backend] | FIXED_IN_COMPOSE[baked.backend] | COMMAND_LINE_ONLY
+    chosen = {name: f"chosen-{name.lower()}" for name in sorted(read - ignored)}
     env_file = tmp_path / "all-settings.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in {**baked.env, **chosen}.items()))
     result = compose(docker_compose, baked.path, "--env-file", str(env_file), "config")
@@ -426,13 +446,25 @@ def test_dockerfile_matches_the_lock(baked: Baked) -> None:
 
     # The image installs what scripts/image_requirements.py lists, every version constrained by the lock.
     assert "RUN python image_requirements.py > runtime-requirements.txt" in dockerfile
-    assert "pip install --no-cache-dir -c requirements.lock -r runtime-requirements.txt" in dockerfile
+    assert "python image_requirements.py constraints > constraints.txt" in dockerfile
+    assert "pip install --no-cache-dir -c constraints.txt -r runtime-requirements.txt" in dockerfile
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
     project = tomllib.loads((baked.path / "pyproject.toml").read_text())["project"]
     listed = subprocess.run(
         [sys.executable, "scripts/image_requirements.py"], cwd=baked.path, capture_output=True, text=True, check=True
     )
-    assert listed.stdout.splitlines() == project["dependencies"] + project["optional-dependencies"]["kubernetes"]
+    library = "./vendor/airflow-model-handoff" if baked.backend != "s3" else "./vendor/airflow-model-handoff[s3]"
+    expected = [library if req.startswith("airflow-model-handoff") else req for req in project["dependencies"]]
+    assert listed.stdout.splitlines() == expected + project["optional-dependencies"]["kubernetes"]
+    pins = subprocess.run(
+        [sys.executable, "scripts/image_requirements.py", "constraints"],
+        cwd=baked.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lock = (baked.path / "requirements.lock").read_text().splitlines()
+    assert pins.stdout.splitlines() == [line for line in lock if line != "vendor/airflow-model-handoff"]
 
 
 def test_the_image_installs_every_provider_the_stack_needs_at_the_locks_versions(baked: Baked, resolved: dict) -> None:

@@ -82,7 +82,7 @@ def printed_login(stack_output: str) -> tuple[str, str, str]:
 
 def own_ports(project: Path) -> dict[str, str]:
     """Ports of the test's own for the project's make targets: the backends' tests run side by side."""
-    free_port = project_helper(project, "ports").free_port
+    free_port = project_helper(project, "ports", folder=f"{LIBRARY}/local").free_port
     return {name: str(free_port()) for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
 
 
@@ -103,6 +103,7 @@ def bake_into(folder: Path, backend: str) -> Path:
 
 # The README's example of a DAG of your own, and where the README says to put it.
 EXAMPLE_DAG = "examples/retrain_and_evaluate.py"
+LIBRARY = "vendor/airflow-model-handoff/src/airflow_model_handoff"
 # A template change made after the bake, which `cruft update` must bring into the project.
 TEMPLATE_CHANGE = "A paragraph the template added after this project was made."
 
@@ -114,8 +115,8 @@ def check_bench_outputs(project: Path, backend: str) -> None:
     PNG."""
     document = json.loads((project / "benchmarks/results.json").read_text())
     assert document.keys() >= {"created_at", "python", "results", "seed", "orders", "conditions", "targets"}
-    sources = project_helper(project, "sources", folder="benchmarks")
-    assert document["handoff_sources_sha256"] == sources.handoff_sources_sha256(project / "src/model_pipeline/handoff")
+    sources = project_helper(project, "sources", folder=f"{LIBRARY}/benchmark")
+    assert document["handoff_sources_sha256"] == sources.handoff_sources_sha256(project / LIBRARY)
     records, size = document["results"], BENCH_SIZE_MB[backend]
     assert all(record.keys() >= BENCH_RECORD_KEYS for record in records)
     loads = {

@@ -102,13 +102,14 @@ def test_every_pod_gets_the_handoff_settings_and_the_signing_key(deploy: Deploy)
     if deploy.backend == "shared_fs":
         mounts = {mount["name"]: mount["mountPath"] for mount in values["volumeMounts"]}
         claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in values["volumes"]}
-        assert mounts == {"handoff": env["HANDOFF_ROOT"]} and set(claims) == {"handoff"}
+        assert {"handoff": f"file://{mounts['handoff']}"} == {"handoff": env["HANDOFF_STORAGE"]}
+        assert set(mounts) == set(claims) == {"handoff"}
         claim = yaml.safe_load((deploy.path / PVC).read_text())
         assert claim["metadata"]["name"] == claims["handoff"]
         assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "every task pod, on any node, mounts it"
     elif deploy.backend == "s3":
-        assert env["HANDOFF_S3_BUCKET"] == BUCKET
-        assert env["HANDOFF_AWS_CONN_ID"] == "aws_default" and "AIRFLOW_CONN_AWS_DEFAULT" in secrets
+        assert env["HANDOFF_STORAGE"] == f"s3://{BUCKET}/handoff"
+        assert env["HANDOFF_STORAGE_CONN_ID"] == "aws_default" and "AIRFLOW_CONN_AWS_DEFAULT" in secrets
     else:
         assert "volumes" not in values
 

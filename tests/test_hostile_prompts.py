@@ -148,7 +148,7 @@ def test_the_hook_refuses_airflows_placeholder_owner() -> None:
 
 # Modules the generated project imports (dependencies and standard library) and its own top-level folders.
 SHADOWING_NAMES = ["pendulum", "httpx", "sqlalchemy", "pytest", "airflow", "sklearn", "boto3", "yaml", "json"]
-SHADOWING_NAMES += ["scripts", "benchmarks", "tests", "dags", "src"]
+SHADOWING_NAMES += ["airflow_model_handoff", "scripts", "vendor", "tests", "dags", "src"]
 
 
 @pytest.mark.parametrize("name", SHADOWING_NAMES)

@@ -13,6 +13,7 @@ import pytest
 from .helpers import BACKENDS, REPO_ROOT, project_helper
 
 PUBLISHED = REPO_ROOT / "docs" / "benchmarks"
+LIBRARY = "vendor/airflow-model-handoff/src/airflow_model_handoff"
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,9 @@ def current_digests(cookies_session) -> dict[str, str]:
         result = cookies_session.bake(extra_context={"storage_backend": backend})
         assert result.exception is None, result.exception
         project = Path(result.project_path)
-        sources = project_helper(project, "sources", folder="benchmarks")
-        digests[backend] = sources.handoff_sources_sha256(project / "src" / "model_pipeline" / "handoff")
+        sources = project_helper(project, "sources", folder=f"{LIBRARY}/benchmark")
+        library = project / LIBRARY
+        digests[backend] = sources.handoff_sources_sha256(library)
     return digests
 
 

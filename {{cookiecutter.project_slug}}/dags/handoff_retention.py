@@ -22,10 +22,10 @@ import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
+from airflow_model_handoff.champion import KEEP_CHAMPIONS
 
 from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
-from {{ cookiecutter.package_name }}.lifecycle import KEEP_CHAMPIONS
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,16 @@ log = logging.getLogger(__name__)
 def handoff_retention() -> None:
     @task(inlets=[CHAMPION])
     def delete_expired_artifacts(params: dict[str, Any], **context: Any) -> int:
-        from {{ cookiecutter.package_name }}.handoff import default_store
-        from {{ cookiecutter.package_name }}.handoff.pins import pins_in_task
-        from {{ cookiecutter.package_name }}.handoff.retention import (
+        from airflow_model_handoff import default_store
+        from airflow_model_handoff.pins import pins_in_task
+        from airflow_model_handoff.retention import (
             RetentionPolicy,
             apply_retention,
         )
 
         policy = RetentionPolicy(params["older_than_days"], params["keep_last"], force=params["force"])
         store = default_store()
-        pin_reason = pins_in_task(context, store, params["keep_champions"])
+        pin_reason = pins_in_task(context, store, params["keep_champions"], CHAMPION)
         report = apply_retention(store, policy, pin_reason=pin_reason, dry_run=params["dry_run"])
         for run in report.expired:
             log.info("expired %s: %d artifacts", run.label, len(run.keys))
@@ -72,9 +72,9 @@ def handoff_retention() -> None:
             log.info("kept %s: %s", run.label, reason)
         for skipped in report.skipped:
             log.warning("left alone %s: %s", skipped.where, skipped.why)
-        for upload in report.aborted_uploads:
-            verb = "would abort" if report.dry_run else "aborted"
-            log.info("%s the pending upload of %s, started %s", verb, upload.key, upload.initiated)
+        for write in report.discarded:
+            verb = "would discard" if report.dry_run else "discarded"
+            log.info("%s the unfinished write of %s, started %s", verb, write.key, write.started)
         return len(report.expired)
 
     delete_expired_artifacts()

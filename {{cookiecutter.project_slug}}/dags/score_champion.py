@@ -48,14 +48,14 @@ def score_champion() -> None:
     def score_with_champion(batch_date: str, params: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Score a batch with the newest valid champion and save the predictions under this run."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-        from {{ cookiecutter.package_name }}.handoff import save_artifact
-        from {{ cookiecutter.package_name }}.handoff.champion import (
+        from airflow_model_handoff import save_artifact
+        from airflow_model_handoff.champion import (
             current_champion,
             history_in_task,
             load_promoted,
             newest_promotion,
         )
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import score
 

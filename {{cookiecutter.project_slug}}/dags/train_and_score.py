@@ -32,10 +32,10 @@ import logging
 from typing import Any
 
 from airflow.sdk import Param, dag, task
+from airflow_model_handoff.champion import PROMOTE_MODES
 
 from {{ cookiecutter.package_name }}.assets import CHAMPION
 from {{ cookiecutter.package_name }}.dag_defaults import DEFAULT_ARGS, START_DATE
-from {{ cookiecutter.package_name }}.lifecycle import PROMOTE_MODES
 {%- if cookiecutter.storage_backend == "variables" %}
 from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variables
 {%- endif %}
@@ -74,7 +74,8 @@ def train_and_score() -> None:
     @task(multiple_outputs=False)
     def train_model(params: dict[str, Any]) -> dict[str, Any]:
         """Fit the classifier and save it; return its signed reference."""
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
@@ -86,12 +87,12 @@ def train_and_score() -> None:
     def evaluate_model(model_ref: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """Score the model on the holdout and apply the quality gate; return the signed outcome."""
         from airflow.sdk.exceptions import AirflowFailException
-
-        from {{ cookiecutter.package_name }}.handoff import load_model
-        from {{ cookiecutter.package_name }}.handoff.evaluation import (
+        from airflow_model_handoff import load_model
+        from airflow_model_handoff.evaluation import (
             gate_threshold,
             sign_evaluation,
         )
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 
@@ -112,37 +113,24 @@ def train_and_score() -> None:
     ) -> dict[str, Any]:
         """Make the model the champion (one event on the champion asset), or skip and say why not."""
         from airflow.sdk.exceptions import AirflowSkipException
+        from airflow_model_handoff.champion import decide_promotion
 
-        from {{ cookiecutter.package_name }}.handoff import ArtifactNotFoundError
-        from {{ cookiecutter.package_name }}.handoff.champion import (
-            current_champion,
-            history_in_task,
-            load_promoted,
-            promotion_extra,
-            reason_not_to_promote,
-        )
-        from {{ cookiecutter.package_name }}.handoff.fail_fast import fail_fast_in_task
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 
-        # First, and only from signed inputs: the model and its evaluation, bound to each other, the gate passed.
-        with fail_fast_in_task():
-            extra = promotion_extra(model_ref, evaluation)
-        champion = current_champion(history_in_task(lambda: context["inlet_events"][CHAMPION]))
-        champion_accuracy = None
-        if champion is not None and params["promote"] == "if_better":
-            # A champion whose model is gone can score nothing: this model, which passed the gate, replaces it.
-            try:
-                champion_model = load_promoted(champion, context["ti"])
-            except ArtifactNotFoundError as gone:
-                log.warning("the champion's model is no longer stored, so it is not compared: %s", gone)
-            else:
-                splits = load_splits(params["seed"])
-                champion_accuracy = accuracy(champion_model, splits.x_holdout, splits.y_holdout)
-        reason = reason_not_to_promote(params["promote"], extra["holdout_accuracy"], champion_accuracy)
-        if reason:  # skipped: no event, the champion stays
-            log.info("not promoted: %s", reason)
-            raise AirflowSkipException(f"not promoted: {reason}")
+        splits = load_splits(params["seed"])
+        decision = decide_promotion(
+            model_ref,
+            evaluation,
+            params["promote"],
+            events_of_asset=lambda: context["inlet_events"][CHAMPION],
+            holdout_score=lambda champion: accuracy(champion, splits.x_holdout, splits.y_holdout),
+            ti=context["ti"],
+        )
+        if not decision.promote:  # skipped: no event, the champion stays
+            log.info("not promoted: %s", decision.skip_reason)
+            raise AirflowSkipException(f"not promoted: {decision.skip_reason}")
+        extra = decision.extra
         context["outlet_events"][CHAMPION].extra = extra
         log.info(
             "promoted %s (sha256 %s, holdout accuracy %.4f)",
@@ -157,7 +145,8 @@ def train_and_score() -> None:
         model_ref: dict[str, Any], evaluation: dict[str, Any], batch_date: str, params: dict[str, Any]
     ) -> dict[str, Any]:
         """Score a batch with the model and save the predictions next to it."""
-        from {{ cookiecutter.package_name }}.handoff import load_model, save_artifact
+        from airflow_model_handoff import load_model, save_artifact
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import score
 

@@ -37,7 +37,8 @@ from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variab
 def retrain_and_evaluate() -> None:
     @task(multiple_outputs=False)  # one XCom, the reference (a task returning a dict gets one per key otherwise)
     def train_model(params: dict[str, Any]) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
@@ -46,7 +47,8 @@ def retrain_and_evaluate() -> None:
 
     @task
     def evaluate_model(model_ref: dict[str, Any], params: dict[str, Any]) -> float:
-        from {{ cookiecutter.package_name }}.handoff import load_model
+        from airflow_model_handoff import load_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import accuracy
 

@@ -18,15 +18,16 @@ import json
 import sys
 from collections.abc import Iterator
 
-from {{ cookiecutter.package_name }}.airflow_api import (
+from airflow_model_handoff.airflow_api import (
     AirflowApi,
     ApiError,
     admin_login,
 )
-from {{ cookiecutter.package_name }}.handoff.champion import (
-    CHAMPION_ASSET_NAME,
+from airflow_model_handoff.champion import (
     current_champion,
 )
+
+from {{ cookiecutter.package_name }}.lifecycle import CHAMPION_ASSET_NAME
 
 from scripts.stack import (
     Stack,

@@ -33,16 +33,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 import psutil
-
-from {{ cookiecutter.package_name }}.airflow_api import admin_login, health
-from {{ cookiecutter.package_name }}.handoff.errors import MisconfiguredError
-from {{ cookiecutter.package_name }}.handoff.settings import check_handoff_settings
-from {{ cookiecutter.package_name }}.handoff.signing import (
+from airflow_model_handoff.airflow_api import admin_login, health
+from airflow_model_handoff.errors import MisconfiguredError
+from airflow_model_handoff.local.ports import port_in_use
+from airflow_model_handoff.signing import (
     SIGNING_KEY_VARIABLE,
     ensure_local_signing_key,
 )
+from airflow_model_handoff.storage import check_handoff_settings
 
-from scripts.ports import port_in_use
 from scripts.processes import StartedProcess, carrying, describe, terminate, with_descendants
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -344,26 +343,33 @@ def stack_from_env() -> Stack:
         trigger_log_port=int(os.environ.get("TRIGGER_LOG_PORT", "8794")),
     )
 {%- if cookiecutter.storage_backend == "s3" %}
-    if not os.environ.get(CONNECTION_ENV):  # no connection configured: a local S3 server joins the stack
+    try:
+        configured = bool(os.environ.get(connection_env()))
+    except MisconfiguredError:
+        return stack  # a bad storage setting: check_settings reports it before anything starts (stop needs none)
+    if not configured:  # no connection configured: a local S3 server joins the stack
         add_local_s3(stack, int(os.environ.get("S3_PORT", "9090")))
 {%- endif %}
     return stack
 {%- if cookiecutter.storage_backend == "s3" %}
 
 
-CONNECTION_ENV = f"AIRFLOW_CONN_{os.environ.get('HANDOFF_AWS_CONN_ID', 'aws_default').upper()}"
+def connection_env() -> str:
+    """The variable that configures the store's Airflow connection (HANDOFF_STORAGE names the connection)."""
+    from airflow_model_handoff import default_store
+
+    return f"AIRFLOW_CONN_{default_store().conn_id.upper()}"
 
 
 def add_local_s3(stack: Stack, port: int) -> None:
     """A local S3 server (moto, over HTTP) as one more component, with the bucket and the connection set."""
-    from {{ cookiecutter.package_name }}.handoff import default_store
-
-    from scripts.local_s3 import connection_json, create_bucket, server_command
+    from airflow_model_handoff import default_store
+    from airflow_model_handoff.local.s3 import connection_json, create_bucket, server_command
 
     endpoint = f"http://127.0.0.1:{port}"
     stack.components = ("s3", *stack.components)
     stack.commands = {**stack.commands, "s3": server_command(port)}
-    stack.env = {**stack.env, CONNECTION_ENV: connection_json(endpoint)}
+    stack.env = {**stack.env, connection_env(): connection_json(endpoint)}
     stack.extra_ports = (*stack.extra_ports, port)
     stack.after_start = lambda: create_bucket(endpoint, default_store().bucket)
 {%- endif %}
@@ -372,9 +378,11 @@ def add_local_s3(stack: Stack, port: int) -> None:
 def storage_description(stack: Stack) -> str:
     """Where the stack's tasks put the model, for people reading the output."""
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-    return f"directory {os.environ.get('HANDOFF_ROOT', PROJECT / '.data' / 'models')}"
+    from airflow_model_handoff import default_store
+
+    return f"directory {default_store().root}"
 {%- elif cookiecutter.storage_backend == "s3" %}
-    from {{ cookiecutter.package_name }}.handoff import default_store
+    from airflow_model_handoff import default_store
 
     where = "local S3 server" if "s3" in stack.components else "the configured connection"
     return f"bucket {default_store().bucket} via {where}"
@@ -403,7 +411,7 @@ def main() -> int:
             print(f"Airflow is up: {stack.url}  (login: {user} / {password}; make stack-down stops it)")
 {%- if cookiecutter.storage_backend == "s3" %}
             if "s3" in stack.components:  # the handoff commands (champion, promote) read S3 outside Airflow
-                print(f"local S3 connection for commands: export {CONNECTION_ENV}='{stack.env[CONNECTION_ENV]}'")
+                print(f"local S3 connection for commands: export {connection_env()}='{stack.env[connection_env()]}'")
 {%- endif %}
         elif args.action == "down":
             stale = stack.clear_stale_record()

@@ -12,13 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff.signing import (
+{%- if cookiecutter.storage_backend == "s3" %}
+from airflow_model_handoff.s3 import S3Store
+{%- endif %}
+from airflow_model_handoff.signing import (
     SIGNING_KEY_VARIABLE,
     new_signing_key,
 )
+{%- if cookiecutter.storage_backend == "s3" %}
+from airflow_model_handoff.storage import configured_location
+{%- endif %}
 
 PROJECT = Path(__file__).resolve().parents[1]
+{%- if cookiecutter.storage_backend == "s3" %}
+BUCKET = "{{ cookiecutter.s3_bucket }}"  # the project's (HANDOFF_STORAGE in the Makefile)
+{%- endif %}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,6 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
     )
+    # The project's store, as the Makefile sets it, when pytest runs without make (tests may point it elsewhere).
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+    os.environ.setdefault("HANDOFF_STORAGE", (PROJECT / ".data" / "models").as_uri())
+{%- elif cookiecutter.storage_backend == "s3" %}
+    os.environ.setdefault("HANDOFF_STORAGE", f"s3://{BUCKET}/handoff")
+{%- else %}
+    os.environ.setdefault("HANDOFF_STORAGE", "variables://handoff")
+{%- endif %}
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
 {%- if cookiecutter.storage_backend == "shared_fs" %}
@@ -44,7 +60,7 @@ def handoff_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty storage root."""
     root = tmp_path / "models"
     root.mkdir()
-    monkeypatch.setenv("HANDOFF_ROOT", str(root))
+    monkeypatch.setenv("HANDOFF_STORAGE", root.as_uri())
     return root
 
 
@@ -52,7 +68,7 @@ class Backdoor:
     """Reads and overwrites stored bytes behind the library's back, as an attacker with write access could."""
 
     def path(self, ref: dict) -> Path:
-        from {{ cookiecutter.package_name }}.handoff import default_store
+        from airflow_model_handoff import default_store
 
         store = default_store()
         return store.path_for(store.key_from_uri(ref["uri"]))
@@ -83,20 +99,24 @@ def backdoor() -> Backdoor:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 server over HTTP (moto's server, in its own process) for the whole session."""
-    from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET
+    from airflow_model_handoff.local.s3 import connection_json, local_s3_server
 
-    from scripts.local_s3 import connection_json, local_s3_server
-
-    with local_s3_server(DEFAULT_BUCKET) as endpoint:
+    with local_s3_server(BUCKET) as endpoint:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = connection_json(endpoint)
         yield endpoint
+
+
+def s3_store(**changes: str) -> S3Store:
+    """The store HANDOFF_STORAGE names, with another ``bucket``, ``prefix`` or ``conn_id``."""
+    location = configured_location()
+    return S3Store(**{"bucket": location.container, "prefix": location.path, "conn_id": location.conn_id} | changes)
 
 
 @pytest.fixture(autouse=True)
 def s3_prefix(s3_endpoint: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test writes under its own prefix of the bucket."""
     prefix = f"test/{request.node.name}"
-    monkeypatch.setenv("HANDOFF_S3_PREFIX", prefix)
+    monkeypatch.setenv("HANDOFF_STORAGE", f"s3://{BUCKET}/{prefix}")
     return prefix
 
 
@@ -104,7 +124,7 @@ class Backdoor:
     """Reads and overwrites stored objects behind the library's back, as an attacker with write access could."""
 
     def locate(self, ref: dict) -> tuple:
-        from {{ cookiecutter.package_name }}.handoff import default_store
+        from airflow_model_handoff import default_store
 
         store = default_store()
         return store, store.object_key(store.key_from_uri(ref["uri"]))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from airflow_model_handoff.local.ports import HOST, free_port, port_in_use
 
-from scripts.ports import HOST, free_port, port_in_use
 from scripts.processes import StartedProcess, processes_using
 from scripts.stack import Stack, StackError, StackRecord
 from tests.conftest import PROJECT
@@ -30,9 +30,9 @@ BAD_SETTINGS = {
     "HANDOFF_FORMAT": ("pikle", "'pikle' is not a handoff format: choose from joblib, skops, json"),
     "HANDOFF_ALLOWED_FORMATS": ("json", "'joblib' is not in HANDOFF_ALLOWED_FORMATS"),
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-    "HANDOFF_ROOT": ("/no/such/handoff/root", "handoff root /no/such/handoff/root does not exist"),
+    "HANDOFF_STORAGE": ("file:///no/such/handoff/root", "handoff root /no/such/handoff/root does not exist"),
 {%- elif cookiecutter.storage_backend == "s3" %}
-    "HANDOFF_S3_BUCKET": ("s3://models/handoff", "'s3://models/handoff' is not a bucket name"),
+    "HANDOFF_STORAGE": ("s3://m/handoff", "'m' (HANDOFF_STORAGE's bucket) is not a bucket name"),
     "HANDOFF_S3_SSE": ("aes256", "'aes256' is not one of AES256, aws:kms"),
 {%- else %}
     "HANDOFF_VARIABLES_MAX_BYTES": ("0", "'0' must be a positive integer"),
@@ -226,7 +226,7 @@ def make_setup(home: Path, handoff_root: Path, umask: int) -> None:
         pytest.skip("the project has no .venv (make setup makes it)")
     variables = {"AIRFLOW_HOME": str(home)}
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-    variables["HANDOFF_ROOT"] = str(handoff_root)
+    variables["HANDOFF_STORAGE"] = handoff_root.as_uri()
 {%- endif %}
     env = {name: value for name, value in os.environ.items() if name != "HANDOFF_SIGNING_KEY"}  # a fresh machine's
     result = subprocess.run(
@@ -326,7 +326,7 @@ def stack_run(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage
         AIRFLOW_HOME=str(home),
         STACK_DIR=str(state_dir),
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-        HANDOFF_ROOT=str(root),
+        HANDOFF_STORAGE=root.as_uri(),
 {%- endif %}
     )
     stack = Stack(home=home, state_dir=state_dir, api_port=ports["API_PORT"])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
-from {{ cookiecutter.package_name }}.handoff.champion import (
-    CHAMPION_ASSET_NAME,
+from airflow_model_handoff.airflow_api import AirflowApi
+from airflow_model_handoff.champion import (
     KEEP_CHAMPIONS,
     pinned_promotions,
     promotion_history,
 )
+
+from {{ cookiecutter.package_name }}.lifecycle import CHAMPION_ASSET_NAME
 
 
 def variable_key(uri: str) -> str:

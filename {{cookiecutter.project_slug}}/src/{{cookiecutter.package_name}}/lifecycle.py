@@ -1,6 +1,6 @@
-"""The model lifecycle's names and defaults (see handoff/champion.py).
+"""The name of the project's champion Asset (the model lifecycle: airflow_model_handoff.champion).
 
-Nothing but constants, on purpose: DAG files import them at parse time, and so does the handoff library,
+Nothing but a constant, on purpose: DAG files import it at parse time, and so do the command line and the tests,
 which must not pull Airflow in.
 """
 
@@ -8,6 +8,3 @@ from __future__ import annotations
 
 # The Airflow Asset whose events are promotions.
 CHAMPION_ASSET_NAME = "{{ cookiecutter.package_name }}_champion"
-# Besides the current champion, how many earlier champions stay stored for a rollback.
-KEEP_CHAMPIONS = 2
-PROMOTE_MODES = ("if_better", "always", "never")

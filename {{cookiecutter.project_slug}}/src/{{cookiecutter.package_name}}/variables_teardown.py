@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 def delete_this_runs_variables(**context: Any) -> None:
     """Delete every Variable this run saved, but a champion's model; delete retired champions' models."""
-    from .handoff import default_store
-    from .handoff.champion import (
+    from airflow_model_handoff import default_store
+    from airflow_model_handoff.champion import (
         KEEP_CHAMPIONS,
         history_in_task,
         pinned_promotions,

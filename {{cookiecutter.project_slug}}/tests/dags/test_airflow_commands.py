@@ -21,14 +21,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from {{ cookiecutter.package_name }}.handoff import default_store
-from {{ cookiecutter.package_name }}.handoff.keys import (
+from airflow_model_handoff import default_store
+from airflow_model_handoff.keys import (
     TEST_TRY,
     decode_segment,
     parse_key,
 )
-
+{% if cookiecutter.storage_backend == "s3" %}
+from tests.conftest import BUCKET
+{%- endif %}
 from tests.e2e.expectations import verified
 from tests.e2e.metadata import MetadataDb
 {%- if cookiecutter.storage_backend == "variables" %}
@@ -71,9 +72,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory{% if cookiecutter.storage_b
     workdir = tmp_path_factory.mktemp("airflow-commands")
 {%- if cookiecutter.storage_backend == "shared_fs" %}
     (workdir / "models").mkdir()
-    storage = {"HANDOFF_ROOT": str(workdir / "models")}
+    storage = {"HANDOFF_STORAGE": (workdir / "models").as_uri()}
 {%- elif cookiecutter.storage_backend == "s3" %}
-    storage = {"HANDOFF_S3_PREFIX": "airflow-commands"}
+    storage = {"HANDOFF_STORAGE": f"s3://{BUCKET}/airflow-commands"}
 {%- else %}
     storage = {}
 {%- endif %}

@@ -75,7 +75,7 @@ def test_run_succeeds_and_predictions_are_sensible(dag: Any) -> None:
     assert handoff_variables() == [variable_key(model_ref["uri"])], "the teardown deletes all but the champion"
 {%- else %}
 
-    from {{ cookiecutter.package_name }}.handoff import load_model
+    from airflow_model_handoff import load_model
 
     stored = load_model(scored["predictions"])
     assert stored["model_sha256"] == model_ref["sha256"]
@@ -132,7 +132,7 @@ def delete_stored(reference: dict[str, Any]) -> None:
     with create_session() as session:
         assert session.execute(delete(Variable).where(Variable.key == variable_key(reference["uri"]))).rowcount == 1
 {%- else %}
-    from {{ cookiecutter.package_name }}.handoff import default_store
+    from airflow_model_handoff import default_store
 
     store = default_store()
     assert store.delete([store.key_from_uri(reference["uri"])]) == ()

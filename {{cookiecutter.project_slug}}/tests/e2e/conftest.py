@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
-{% if cookiecutter.storage_backend == "s3" %}
-from scripts.local_s3 import connection_json
+from airflow_model_handoff.airflow_api import AirflowApi, admin_login
+from airflow_model_handoff.local.ports import free_port
+{%- if cookiecutter.storage_backend == "s3" %}
+from airflow_model_handoff.local.s3 import connection_json
 {%- endif %}
-from scripts.ports import free_port
+
 from scripts.stack import Stack, running_stack
-from tests.conftest import PROJECT
+from tests.conftest import {% if cookiecutter.storage_backend == "s3" %}BUCKET, {% endif %}PROJECT
 {%- if cookiecutter.storage_backend == "s3" %}
 from tests.e2e.dags.handoff_s3_outage import OUTAGE_CONN_ID
 {%- endif %}
@@ -53,11 +53,12 @@ def storage_env(workdir: Path) -> dict[str, str]:
 {%- if cookiecutter.storage_backend == "shared_fs" %}
     root = workdir / "models"
     root.mkdir(exist_ok=True)
-    return {"HANDOFF_ROOT": str(root)}
+    return {"HANDOFF_STORAGE": root.as_uri()}
 {%- elif cookiecutter.storage_backend == "s3" %}
-    return {"AIRFLOW_CONN_AWS_DEFAULT": os.environ["AIRFLOW_CONN_AWS_DEFAULT"], "HANDOFF_S3_PREFIX": "e2e"}
+    storage = f"s3://{BUCKET}/e2e"
+    return {"AIRFLOW_CONN_AWS_DEFAULT": os.environ["AIRFLOW_CONN_AWS_DEFAULT"], "HANDOFF_STORAGE": storage}
 {%- else %}
-    return {}
+    return {"HANDOFF_STORAGE": "variables://handoff"}
 {%- endif %}
 {%- if cookiecutter.storage_backend == "s3" %}
 

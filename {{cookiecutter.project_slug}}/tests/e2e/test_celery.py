@@ -22,10 +22,12 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
+from airflow_model_handoff.airflow_api import AirflowApi, admin_login
+from airflow_model_handoff.local.ports import free_port
+{%- if cookiecutter.storage_backend == "shared_fs" %}
+from airflow_model_handoff.storage import parse_storage_url
+{%- endif %}
 
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, admin_login
-
-from scripts.ports import free_port
 from scripts.stack import Stack, running_stack
 from tests.conftest import PROJECT
 from tests.e2e.conftest import INFO_LOGS, storage_env
@@ -199,8 +201,9 @@ def test_model_crosses_from_one_worker_to_another(cluster: CeleryCluster) -> Non
 
 
 def test_unshared_directory_fails_with_a_clear_error(cluster: CeleryCluster) -> None:
-    """Each worker gets a private HANDOFF_ROOT: the consumer cannot see the producer's file, and says why."""
-    root = Path(cluster.env["HANDOFF_ROOT"])
+    """Each worker gets a private copy of the handoff root: the consumer cannot see the producer's file, and says
+    why."""
+    root = Path(parse_storage_url(cluster.env["HANDOFF_STORAGE"]).path)
     run = run_main_dag(cluster, private=(root,))
     assert run.state == "failed"
     assert run.task_instances["train_model"]["state"] == "success"

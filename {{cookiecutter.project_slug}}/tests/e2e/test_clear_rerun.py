@@ -12,8 +12,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
+from airflow_model_handoff.airflow_api import AirflowApi
 
 from tests.e2e.expectations import verified
 from tests.e2e.metadata import MetadataDb

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
+from airflow_model_handoff.airflow_api import AirflowApi
 
 from scripts.stack import Stack
 from tests.conftest import Backdoor

@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 import pytest
+from airflow_model_handoff.airflow_api import AirflowApi
 
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
-from {{ cookiecutter.package_name }}.handoff.champion import CHAMPION_ASSET_NAME
+from {{ cookiecutter.package_name }}.lifecycle import CHAMPION_ASSET_NAME
 
 from scripts.stack import Stack
 from tests.e2e.expectations import verified

@@ -14,16 +14,15 @@ from typing import Any
 {%- endif %}
 
 import pytest
+{%- if cookiecutter.storage_backend != "variables" %}
+from airflow_model_handoff import load_model
+{%- endif %}
+from airflow_model_handoff.airflow_api import AirflowApi, ApiError
 {%- if cookiecutter.storage_backend == "s3" %}
 from botocore.exceptions import ClientError
 {%- endif %}
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi, ApiError
-{%- if cookiecutter.storage_backend != "variables" %}
-from {{ cookiecutter.package_name }}.handoff import load_model
-{%- endif %}
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-from {{ cookiecutter.package_name }}.handoff.shared_fs import TEMP_PREFIX
+from airflow_model_handoff.shared_fs import TEMP_PREFIX
 {%- endif %}
 
 from tests.e2e.dags.handoff_killed_producer import SAVING_STARTED{% if cookiecutter.storage_backend == "shared_fs" %}, padding{% endif %}
@@ -202,7 +201,7 @@ def test_a_producer_killed_mid_save_is_retried_and_nothing_partial_is_read(
     parts = store.client.list_parts(Bucket=store.bucket, Key=object_key, UploadId=upload["UploadId"])["Parts"]
     assert [part["PartNumber"] for part in parts] == [1], "the kill must land between the upload's parts"
     # The incomplete upload's parts stay until retention aborts it, a day later (test_retention_s3.py).
-    assert store.key_from_uri(killed_try["uri"]) in [pending.key for pending in store.inventory().uploads]
+    assert store.key_from_uri(killed_try["uri"]) in [pending.key for pending in store.inventory().unfinished]
 {%- else %}
     # The store wrote the task's index first: the run's teardown found the killed try's key there and deleted
     # whatever it held. Had the artifact been written first, it would be left behind, listed by no index.

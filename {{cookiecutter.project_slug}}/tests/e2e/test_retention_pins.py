@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
-from {{ cookiecutter.package_name }}.handoff.champion import (
-    CHAMPION_ASSET_NAME,
+from airflow_model_handoff.airflow_api import AirflowApi
+from airflow_model_handoff.champion import (
     KEEP_CHAMPIONS,
     pinned_promotions,
     valid_promotions,
 )
+
+from {{ cookiecutter.package_name }}.lifecycle import CHAMPION_ASSET_NAME
 
 from scripts.stack import Stack
 from tests.e2e.conftest import use_stack_storage, wait_for_state
@@ -36,7 +36,7 @@ def stored_runs(db: MetadataDb) -> set[tuple[str, str]]:
     # Variable keys as Airflow stores them: handoff/<dag>/<run>/..., each id decoded (none here holds a '/').
     return {tuple(key.split("/")[1:3]) for key in db.variable_keys("handoff/")}
 {%- else %}
-    from {{ cookiecutter.package_name }}.handoff import default_store
+    from airflow_model_handoff import default_store
 
     return {(run.dag_id, run.run_id) for run in default_store().inventory().runs}
 {%- endif %}

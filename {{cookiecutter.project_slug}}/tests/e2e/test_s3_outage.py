@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from airflow_model_handoff.airflow_api import AirflowApi
 from botocore.exceptions import ClientError
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
 
 from tests.e2e.dags.handoff_s3_outage import SEED, C, padding
 from tests.e2e.expectations import expected_predictions, verified

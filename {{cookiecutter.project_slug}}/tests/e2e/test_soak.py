@@ -17,18 +17,18 @@ import time
 from typing import Any
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import FINISHED, AirflowApi
 {%- if cookiecutter.storage_backend != "variables" %}
-from {{ cookiecutter.package_name }}.handoff import default_store, load_model
+from airflow_model_handoff import default_store, load_model
 {%- endif %}
-from {{ cookiecutter.package_name }}.handoff.champion import (
-    CHAMPION_ASSET_NAME,
+from airflow_model_handoff.airflow_api import FINISHED, AirflowApi
 {%- if cookiecutter.storage_backend != "variables" %}
+from airflow_model_handoff.champion import (
     pinned_promotions,
     promotion_history,
-{%- endif %}
 )
+{%- endif %}
+
+from {{ cookiecutter.package_name }}.lifecycle import CHAMPION_ASSET_NAME
 
 from tests.e2e.expectations import expected_predictions, verified
 from tests.e2e.metadata import MetadataDb

@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
-from {{ cookiecutter.package_name }}.airflow_api import AirflowApi
-from {{ cookiecutter.package_name }}.handoff import HandoffError, default_store
+from airflow_model_handoff import HandoffError, default_store
+from airflow_model_handoff.airflow_api import AirflowApi
 
 from scripts.stack import Stack
 from tests.e2e.conftest import use_stack_storage, wait_for_state

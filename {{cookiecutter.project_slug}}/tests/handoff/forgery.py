@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
-from {{ cookiecutter.package_name }}.handoff.signing import signature_for
+from airflow_model_handoff.settings import HandoffSettings
+from airflow_model_handoff.signing import signature_for
 
 
 def resigned(ref: dict[str, Any]) -> dict[str, Any]:

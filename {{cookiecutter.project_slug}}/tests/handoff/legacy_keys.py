@@ -12,8 +12,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import keys, save_model
+from airflow_model_handoff import keys, save_model
 
 LEGACY_DIGEST_CHARS = 16
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from {{ cookiecutter.package_name }}.handoff.champion import promotion_extra
-from {{ cookiecutter.package_name }}.handoff.evaluation import Evaluation
-from {{ cookiecutter.package_name }}.handoff.reference import ArtifactRef
-from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
+from airflow_model_handoff.champion import promotion_extra
+from airflow_model_handoff.evaluation import Evaluation
+from airflow_model_handoff.reference import ArtifactRef
+from airflow_model_handoff.settings import HandoffSettings
 
 
 def evaluation_for(model_ref: dict[str, Any], value: float = 0.95, threshold: float = 0.9) -> dict[str, Any]:

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ForeignRunError,
     MisconfiguredError,
     RunScope,
     SignatureError,
 )
-from {{ cookiecutter.package_name }}.handoff.champion import (
+from airflow_model_handoff.champion import (
     Promotion,
     check_provenance,
     current_champion,
@@ -29,17 +28,17 @@ from {{ cookiecutter.package_name }}.handoff.champion import (
     retired_promotions,
     valid_promotions,
 )
-from {{ cookiecutter.package_name }}.handoff.errors import (
+from airflow_model_handoff.errors import (
     GateNotPassedError,
     MalformedReferenceError,
 )
-from {{ cookiecutter.package_name }}.handoff.evaluation import (
+from airflow_model_handoff.evaluation import (
     Evaluation,
     gate_threshold,
     min_accuracy_floor,
 )
-from {{ cookiecutter.package_name }}.handoff.reference import ArtifactRef
-from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
+from airflow_model_handoff.reference import ArtifactRef
+from airflow_model_handoff.settings import HandoffSettings
 
 from tests.handoff.forgery import resigned
 from tests.handoff.promotions import evaluation_for, promotion_event
@@ -163,7 +162,7 @@ def test_only_a_passed_evaluation_of_the_same_model_makes_a_promotion() -> None:
         promotion_extra(ref, evaluation_for(ref, value=0.5))
     with pytest.raises(GateNotPassedError, match="not the model"):
         promotion_extra(ref, evaluation_for(model_ref("b")))
-    with pytest.raises(MalformedReferenceError, match="an evaluation must be a dict"):
+    with pytest.raises(MalformedReferenceError, match="evaluation must be a dict"):
         promotion_extra(ref, 0.97)  # what evaluate_model returned before evaluations were signed
 
 

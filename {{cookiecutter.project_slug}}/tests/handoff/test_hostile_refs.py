@@ -40,10 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactRef,
     DisallowedFormatError,
     ForeignLocationError,
@@ -54,21 +51,24 @@ from {{ cookiecutter.package_name }}.handoff import (
     TamperedArtifactError,
 )
 {%- if cookiecutter.storage_backend == "variables" %}
-from {{ cookiecutter.package_name }}.handoff.formats import get_format
+from airflow_model_handoff.formats import get_format
 {%- endif %}
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+from airflow_model_handoff.keys import artifact_key
 {%- if cookiecutter.storage_backend == "s3" %}
-from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET, S3Store
+from airflow_model_handoff.local.s3 import connection_json, local_s3_server
+from airflow_model_handoff.s3 import S3Store
 {%- endif %}
-from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
+from airflow_model_handoff.settings import HandoffSettings
 {%- if cookiecutter.storage_backend == "shared_fs" %}
-from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
+from airflow_model_handoff.shared_fs import SharedFsStore
 {%- elif cookiecutter.storage_backend == "variables" %}
-from {{ cookiecutter.package_name }}.handoff.variables import VariablesStore
+from airflow_model_handoff.variables import VariablesStore
 {%- endif %}
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 {% if cookiecutter.storage_backend == "s3" -%}
-from scripts.local_s3 import connection_json, local_s3_server
+from tests.conftest import BUCKET
 {% endif -%}
 from tests.handoff.forgery import resigned
 
@@ -197,7 +197,7 @@ class World:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         prefixes = (STORE_PATH, PARENT_PATH, f"{PARENT_PATH}/{SIBLING}")
-        stores = [S3Store(DEFAULT_BUCKET, prefix, CONN_ID) for prefix in prefixes]
+        stores = [S3Store(BUCKET, prefix, CONN_ID) for prefix in prefixes]
         stores.append(S3Store(OTHER_BUCKET, STORE_PATH, CONN_ID))
         self.store = stores[0]
         self.store.client.create_bucket(Bucket=OTHER_BUCKET)
@@ -240,7 +240,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with pytest.MonkeyPatch.context() as env:
         # Its own server, so its recorder sees nothing but these tests; recording starts once it is set up.
         env.setenv("MOTO_RECORDER_FILEPATH", str(tmp_path_factory.mktemp("moto") / "requests.jsonl"))
-        with local_s3_server(DEFAULT_BUCKET) as endpoint:
+        with local_s3_server(BUCKET) as endpoint:
             env.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(endpoint))
             yield World(endpoint)
 {%- else %}

@@ -11,11 +11,8 @@ from types import SimpleNamespace
 from urllib.parse import unquote, unquote_to_bytes
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from {{ cookiecutter.package_name }}.handoff.errors import MisconfiguredError
-from {{ cookiecutter.package_name }}.handoff.keys import (
+from airflow_model_handoff.errors import MisconfiguredError
+from airflow_model_handoff.keys import (
     TEST_TRY,
     KeyParts,
     RunScope,
@@ -27,6 +24,8 @@ from {{ cookiecutter.package_name }}.handoff.keys import (
     key_prefix,
     parse_key,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.handoff.legacy_keys import legacy_component
 

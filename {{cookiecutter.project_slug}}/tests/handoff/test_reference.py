@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactRef,
     ForeignLocationError,
     MalformedReferenceError,
@@ -20,12 +19,12 @@ from {{ cookiecutter.package_name }}.handoff import (
     SignatureError,
     default_store,
 )
-from {{ cookiecutter.package_name }}.handoff.keys import (
+from airflow_model_handoff.keys import (
     TEST_TRY,
     artifact_key,
 )
-from {{ cookiecutter.package_name }}.handoff.settings import HandoffSettings
-from {{ cookiecutter.package_name }}.handoff.signing import (
+from airflow_model_handoff.settings import HandoffSettings
+from airflow_model_handoff.signing import (
     ensure_local_signing_key,
     parse_signing_keys,
 )

@@ -10,8 +10,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactNotFoundError,
     MisconfiguredError,
     RunScope,
@@ -19,19 +18,19 @@ from {{ cookiecutter.package_name }}.handoff import (
     load_model,
     save_model,
 )
-from {{ cookiecutter.package_name }}.handoff.champion import promotion_history
-from {{ cookiecutter.package_name }}.handoff.keys import encode_component
-from {{ cookiecutter.package_name }}.handoff.pins import (
+from airflow_model_handoff.champion import promotion_history
+from airflow_model_handoff.keys import encode_component
+from airflow_model_handoff.local.ports import free_port
+from airflow_model_handoff.pins import (
     champion_pins,
     run_segment_candidates,
 )
-from {{ cookiecutter.package_name }}.handoff.retention import (
+from airflow_model_handoff.retention import (
     RetentionPolicy,
     apply_retention,
 )
-from {{ cookiecutter.package_name }}.handoff.store import StoredRun
+from airflow_model_handoff.store import StoredRun
 
-from scripts.ports import free_port
 from tests.handoff.legacy_keys import legacy_component, save_as_before
 from tests.handoff.promotions import promotion_event
 
@@ -195,7 +194,7 @@ def test_champions_older_than_the_cutoff_stay_whatever_the_policy() -> None:
 def test_the_command_does_not_guess_what_is_in_use_when_airflow_cannot_be_reached(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from {{ cookiecutter.package_name }}.handoff.__main__ import main
+    from airflow_model_handoff.__main__ import main
 
     save_runs("dag", "old", "new")
     monkeypatch.setenv("AIRFLOW_API_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there

@@ -10,18 +10,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     HandoffError,
     MisconfiguredError,
     RunScope,
+    default_store,
 )
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
-from {{ cookiecutter.package_name }}.handoff.retention import (
+from airflow_model_handoff.keys import artifact_key
+from airflow_model_handoff.retention import (
     RetentionPolicy,
     apply_retention,
 )
-from {{ cookiecutter.package_name }}.handoff.s3 import DEFAULT_BUCKET, S3Store
+from airflow_model_handoff.s3 import S3Store
+
+from tests.conftest import BUCKET, s3_store
 
 POLICY = RetentionPolicy(older_than_days=30, keep_last=20)  # the README's example
 LATER = datetime.now(UTC) + timedelta(days=60)  # every object saved by these tests is older than 30 days by then
@@ -48,7 +50,7 @@ def save(store: S3Store, run_id: str) -> str:
 
 
 def test_foreign_keys_under_the_prefix_and_other_prefixes_are_left_alone(s3_prefix: str) -> None:
-    store = S3Store()
+    store = default_store()
     expired = save(store, "old-run")
     foreign = [
         put(store, f"{s3_prefix}/README"),
@@ -70,16 +72,16 @@ def test_foreign_keys_under_the_prefix_and_other_prefixes_are_left_alone(s3_pref
 
 def test_an_empty_prefix_is_refused(s3_prefix: str) -> None:
     """Without a prefix the whole bucket would be listed: whatever else lives there is not the store's to clean."""
-    bystander = put(S3Store(), f"{s3_prefix}/dag/run/train/1/model")
+    bystander = put(default_store(), f"{s3_prefix}/dag/run/train/1/model")
     with pytest.raises(MisconfiguredError, match="retention needs a prefix"):
-        apply_retention(S3Store(prefix=""), POLICY, pin_reason=no_pins, now=LATER, dry_run=False)
-    assert keys_in(S3Store(), s3_prefix) == [bystander]
+        apply_retention(s3_store(prefix=""), POLICY, pin_reason=no_pins, now=LATER, dry_run=False)
+    assert keys_in(default_store(), s3_prefix) == [bystander]
 
 
 @pytest.fixture
 def bucket_refusing_one_delete(s3_endpoint: str, s3_prefix: str) -> Iterator[tuple[S3Store, str]]:
     """A bucket of its own whose policy denies deleting one artifact's key; removed afterwards."""
-    store = S3Store(bucket=f"retention-{uuid.uuid4().hex[:12]}")
+    store = s3_store(bucket=f"retention-{uuid.uuid4().hex[:12]}")
     store.client.create_bucket(Bucket=store.bucket)
     protected = store.object_key(artifact_key(RunScope("dag", "run-protected", "train", 1), "model"))
     deny = {
@@ -116,7 +118,7 @@ def test_stale_multipart_uploads_are_aborted_fresh_ones_are_not(s3_prefix: str) 
     """A killed save leaves an incomplete multipart upload: after a day it is aborted, not before.
 
     This server reports the same ``Initiated`` time for every upload, so the clock is set from what it reports."""
-    store = S3Store()
+    store = default_store()
     client, bucket = store.client, store.bucket
     key = store.object_key(artifact_key(RunScope("dag", "killed-run", "train", 1), "model"))
     ours = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
@@ -131,13 +133,13 @@ def test_stale_multipart_uploads_are_aborted_fresh_ones_are_not(s3_prefix: str) 
     [initiated] = {u["Initiated"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"]}
 
     fresh = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=23), dry_run=False)
-    assert fresh.aborted_uploads == () and pending() == {ours, foreign, elsewhere}
+    assert fresh.discarded == () and pending() == {ours, foreign, elsewhere}
 
     dry = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=25))
-    assert [u.upload_id for u in dry.aborted_uploads] == [ours] and pending() == {ours, foreign, elsewhere}
+    assert [u.handle for u in dry.discarded] == [ours] and pending() == {ours, foreign, elsewhere}
 
     stale = apply_retention(store, POLICY, pin_reason=no_pins, now=initiated + timedelta(hours=25), dry_run=False)
-    assert [(u.key, u.upload_id) for u in stale.aborted_uploads] == [(key.removeprefix(f"{s3_prefix}/"), ours)]
+    assert [(u.key, u.handle) for u in stale.discarded] == [(key.removeprefix(f"{s3_prefix}/"), ours)]
     assert pending() == {foreign, elsewhere}
     assert [s.why for s in stale.skipped] == ["an incomplete upload of a foreign name: not a key this store makes"]
     for upload_id, upload_key in [(foreign, foreign_key), (elsewhere, elsewhere_key)]:
@@ -145,6 +147,6 @@ def test_stale_multipart_uploads_are_aborted_fresh_ones_are_not(s3_prefix: str) 
 
 
 def test_the_local_bucket_aborts_incomplete_uploads_after_a_day() -> None:
-    store = S3Store()
-    [rule] = store.client.get_bucket_lifecycle_configuration(Bucket=DEFAULT_BUCKET)["Rules"]
+    store = default_store()
+    [rule] = store.client.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert rule["Status"] == "Enabled" and rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}

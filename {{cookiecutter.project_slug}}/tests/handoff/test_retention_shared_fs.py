@@ -9,12 +9,12 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.handoff import RunScope
-from {{ cookiecutter.package_name }}.handoff.retention import (
+from airflow_model_handoff import RunScope, default_store
+from airflow_model_handoff.retention import (
     RetentionPolicy,
     apply_retention,
 )
-from {{ cookiecutter.package_name }}.handoff.shared_fs import (
+from airflow_model_handoff.shared_fs import (
     TEMP_PREFIX,
     SharedFsStore,
 )
@@ -54,7 +54,7 @@ def run_ids(runs: tuple) -> list[str]:
 
 def test_links_foreign_and_temporary_files_are_left_alone_and_reported(handoff_root: Path, tmp_path: Path) -> None:
     """The incident: a directory symlink under the root led retention to delete 60-day-old files outside it."""
-    store = SharedFsStore()
+    store = default_store()
     expired = save(store, "dag", "old-run", days_old=60)
     outside = tmp_path / "outside"
     outside_tree = old_file(outside / "victim_dag" / "run" / "task" / "1" / "model")
@@ -100,7 +100,7 @@ def test_links_foreign_and_temporary_files_are_left_alone_and_reported(handoff_r
 
 
 def test_older_than_days_expires_the_old_runs_only(handoff_root: Path) -> None:
-    store = SharedFsStore()
+    store = default_store()
     for run_id, days_old in [("run-a", 45), ("run-b", 31), ("run-c", 29), ("run-d", 1)]:
         save(store, "dag", run_id, days_old)
     report = apply_retention(store, RetentionPolicy(30, None), pin_reason=no_pins, now=NOW, dry_run=False)
@@ -109,7 +109,7 @@ def test_older_than_days_expires_the_old_runs_only(handoff_root: Path) -> None:
 
 
 def test_keep_last_ranks_by_last_write_not_by_name(handoff_root: Path) -> None:
-    store = SharedFsStore()
+    store = default_store()
     for run_id, days_old in [("run-a", 1), ("run-z", 3), ("run-m", 2)]:
         save(store, "dag", run_id, days_old)
     report = apply_retention(store, RetentionPolicy(None, 2), pin_reason=no_pins, now=NOW, dry_run=False)
@@ -119,7 +119,7 @@ def test_keep_last_ranks_by_last_write_not_by_name(handoff_root: Path) -> None:
 
 def test_a_run_counts_as_new_as_its_newest_artifact(handoff_root: Path) -> None:
     """A run whose first task wrote 40 days ago but whose last task wrote yesterday is one day old."""
-    store = SharedFsStore()
+    store = default_store()
     save(store, "dag", "run-long", 40, task_id="prepare")
     save(store, "dag", "run-long", 1, task_id="train")
     report = apply_retention(store, RetentionPolicy(30, None), pin_reason=no_pins, now=NOW)
@@ -127,7 +127,7 @@ def test_a_run_counts_as_new_as_its_newest_artifact(handoff_root: Path) -> None:
 
 
 def test_only_directories_emptied_by_retention_are_removed_and_the_root_stays(handoff_root: Path) -> None:
-    store = SharedFsStore()
+    store = default_store()
     save(store, "dag_gone", "run", 60)  # its whole tree goes
     kept_run_dir = save(store, "dag_kept", "run", 60).parents[2]
     foreign = old_file(kept_run_dir / "notes about the run")  # keeps its run directory
@@ -147,7 +147,7 @@ def test_only_directories_emptied_by_retention_are_removed_and_the_root_stays(ha
 def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(handoff_root: Path, tmp_path: Path) -> None:
     """Between listing and deleting, a run directory is replaced by a link to a copy outside the root: the
     deletion opens each directory without following links, so it stops there and deletes nothing outside."""
-    store = SharedFsStore()
+    store = default_store()
     model = save(store, "dag", "run", 60)
     [run] = store.inventory().runs
     run_dir = model.parents[2]
@@ -163,7 +163,7 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(handoff_ro
 
 
 def test_a_file_swapped_for_a_link_after_listing_is_not_followed(handoff_root: Path, tmp_path: Path) -> None:
-    store = SharedFsStore()
+    store = default_store()
     model = save(store, "dag", "run", 60)
     [run] = store.inventory().runs
     victim = old_file(tmp_path / "victim")
@@ -178,7 +178,7 @@ def test_a_file_swapped_for_a_link_after_listing_is_not_followed(handoff_root: P
 
 def test_odd_trees_are_reported_not_a_crash(handoff_root: Path) -> None:
     """Dangling links, a file where a directory belongs at every level, an empty run: listed, never an OSError."""
-    store = SharedFsStore()
+    store = default_store()
     (handoff_root / "dangling").symlink_to(handoff_root / "nowhere")
     old_file(handoff_root / "dag" / "file_as_run")
     old_file(handoff_root / "dag" / "run" / "file_as_task")

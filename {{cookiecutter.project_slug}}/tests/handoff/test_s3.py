@@ -21,21 +21,18 @@ from pathlib import Path
 
 import boto3
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactNotFoundError,
     HandoffError,
     MisconfiguredError,
     RunScope,
     StorageFullError,
+    default_store,
 )
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
-from {{ cookiecutter.package_name }}.handoff.s3 import (
-    DEFAULT_BUCKET,
-    S3Store,
-)
+from airflow_model_handoff.keys import artifact_key
+from airflow_model_handoff.local.s3 import ACCESS_KEY, REGION, SECRET_KEY, connection_json, local_s3_server
 
-from scripts.local_s3 import ACCESS_KEY, REGION, SECRET_KEY, connection_json, local_s3_server
+from tests.conftest import BUCKET, s3_store
 from tests.s3_relay import Relay
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -49,7 +46,7 @@ def test_large_artifacts_go_up_in_parts(monkeypatch: pytest.MonkeyPatch) -> None
     import numpy as np
 
     monkeypatch.setenv("HANDOFF_S3_CHUNK_MB", "5")
-    store = S3Store()
+    store = default_store()
     array = np.arange(3_000_000, dtype=np.float64)  # 24 MB: five parts
     ref = store.save(array, scope=SCOPE)
     head = store.client.head_object(Bucket=store.bucket, Key=store.object_key(store.key_from_uri(ref["uri"])))
@@ -59,11 +56,11 @@ def test_large_artifacts_go_up_in_parts(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_missing_bucket_is_a_clear_error() -> None:
     with pytest.raises(MisconfiguredError, match="bucket 'no-such-bucket' does not exist"):
-        S3Store(bucket="no-such-bucket").save({"a": 1}, fmt="json", scope=SCOPE)
+        s3_store(bucket="no-such-bucket").save({"a": 1}, fmt="json", scope=SCOPE)
 
 
 def test_missing_object_is_a_clear_error() -> None:
-    store = S3Store()
+    store = default_store()
     ref = store.save({"a": 1}, fmt="json", scope=SCOPE)
     store.client.delete_object(Bucket=store.bucket, Key=store.object_key(store.key_from_uri(ref["uri"])))
     with pytest.raises(ArtifactNotFoundError, match="not found"):
@@ -120,7 +117,7 @@ def test_missing_credentials_are_a_clear_error_that_prints_none(
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(MisconfiguredError, match=r"no AWS credentials for s3://.*'no_key_id'") as raised:
-        S3Store(conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)
+        s3_store(conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)
     assert_printed_nowhere(SECRET, raised, every_log, capfd)
 
 
@@ -138,7 +135,7 @@ USER_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{DEFAULT_BUCKET}/denied/*"},
+        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{BUCKET}/denied/*"},
     ],
 }
 
@@ -148,7 +145,7 @@ def checking_server() -> Iterator[CheckingServer]:
     """A server of its own: moto checks credentials and IAM policies once told to (``/moto-api/reset-auth``), as
     S3 does. (moto enforces a bucket policy's Deny too, but answers it with a bare 403, where S3 says AccessDenied;
     an IAM policy's Deny gets the AccessDenied that S3 gives for both.)"""
-    with local_s3_server(DEFAULT_BUCKET) as endpoint:
+    with local_s3_server(BUCKET) as endpoint:
         iam = boto3.client(
             "iam",
             endpoint_url=endpoint,
@@ -171,7 +168,7 @@ def test_a_policy_denial_names_the_action_and_the_policy_not_the_credentials(
     conn_id = connection(
         monkeypatch, "checked", checking_server.endpoint, login=checking_server.key_id, password=checking_server.secret
     )
-    denied = S3Store(prefix="denied", conn_id=conn_id)
+    denied = s3_store(prefix="denied", conn_id=conn_id)
     with pytest.raises(MisconfiguredError) as raised:
         denied.save({"a": 1}, fmt="json", scope=SCOPE)
     message = str(raised.value)
@@ -179,7 +176,7 @@ def test_a_policy_denial_names_the_action_and_the_policy_not_the_credentials(
     assert "bucket or IAM policy" in message and "check that the policy allows s3:PutObject there" in message
     assert f"or the bucket is not owned by account {MOTO_ACCOUNT}" in message
     assert "credential" not in message
-    S3Store(prefix="allowed", conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)  # where the policy allows
+    s3_store(prefix="allowed", conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)  # where the policy allows
 
 
 @pytest.mark.parametrize(
@@ -197,7 +194,7 @@ def test_credentials_that_s3_refuses_are_named_and_never_printed(
     key_id = "AKIAIOSFODNN7EXAMPLE" if whose_key == "an unknown" else checking_server.key_id
     conn_id = connection(monkeypatch, "wrong_secret", checking_server.endpoint, login=key_id, password=SECRET)
     with pytest.raises(MisconfiguredError) as raised:
-        S3Store(prefix="allowed", conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)
+        s3_store(prefix="allowed", conn_id=conn_id).save({"a": 1}, fmt="json", scope=SCOPE)
     assert str(raised.value).startswith(f"S3 refused the credentials of the Airflow connection 'wrong_secret' ({code})")
     assert "policy" not in str(raised.value)
     assert_printed_nowhere(SECRET, raised, every_log, capfd)
@@ -213,12 +210,12 @@ def test_a_refusal_without_a_reason_names_both_possible_causes(
     good = connection(
         monkeypatch, "checked", checking_server.endpoint, login=checking_server.key_id, password=checking_server.secret
     )
-    ref = S3Store(prefix="allowed", conn_id=good).save({"a": 1}, fmt="json", scope=SCOPE)
+    ref = s3_store(prefix="allowed", conn_id=good).save({"a": 1}, fmt="json", scope=SCOPE)
     bad = connection(
         monkeypatch, "wrong_secret", checking_server.endpoint, login=checking_server.key_id, password=SECRET
     )
     with pytest.raises(MisconfiguredError) as raised:
-        S3Store(prefix="allowed", conn_id=bad).load(ref)
+        s3_store(prefix="allowed", conn_id=bad).load(ref)
     assert str(raised.value) == (
         f"S3 refused s3:GetObject on {ref['uri']} without a reason (403): a bucket or IAM policy denies it, "
         "or the credentials of the Airflow connection 'wrong_secret' are not valid"
@@ -238,7 +235,7 @@ def test_server_side_encryption_is_requested_for_every_upload(
     if kms_key_id:
         monkeypatch.setenv("HANDOFF_S3_KMS_KEY_ID", kms_key_id)
     monkeypatch.setenv("HANDOFF_S3_CHUNK_MB", "5")
-    store = S3Store()
+    store = default_store()
     whole = store.save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 1))
     in_parts = store.save(np.zeros(1_500_000), scope=RunScope("dag", "run", "task", 2))  # 12 MB: three parts
     for ref in (whole, in_parts):
@@ -254,7 +251,7 @@ def test_the_expected_bucket_owner_goes_with_every_request(monkeypatch: pytest.M
 
     monkeypatch.setenv("HANDOFF_S3_EXPECTED_BUCKET_OWNER", MOTO_ACCOUNT)
     monkeypatch.setenv("HANDOFF_S3_CHUNK_MB", "5")
-    store = S3Store()
+    store = default_store()
     sent: dict[str, set[str | None]] = {}
 
     def record(model, params: dict, **_: object) -> None:
@@ -264,9 +261,9 @@ def test_the_expected_bucket_owner_goes_with_every_request(monkeypatch: pytest.M
     store.load(store.save(np.zeros(1_500_000), scope=RunScope("dag", "run", "task", 1)))  # in three parts
     store.load(store.save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 2)))
     killed = store.object_key(artifact_key(RunScope("dag", "killed", "task", 1), "model"))
-    S3Store().client.create_multipart_upload(Bucket=store.bucket, Key=killed)  # as a killed save leaves
+    default_store().client.create_multipart_upload(Bucket=store.bucket, Key=killed)  # as a killed save leaves
     inventory = store.inventory()
-    store.abort_uploads(inventory.uploads)
+    store.discard_unfinished(inventory.unfinished)
     store.delete([key for run in inventory.runs for key in run.keys])
 
     assert set(sent) == {
@@ -299,7 +296,7 @@ def test_invalid_encryption_and_owner_settings_are_refused(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(MisconfiguredError, match=re.escape(message)):
-        S3Store()
+        default_store()
 
 
 def test_one_client_serves_every_call_of_a_store(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,7 +311,7 @@ def test_one_client_serves_every_call_of_a_store(monkeypatch: pytest.MonkeyPatch
         return create_client(session, service_name, *args, **kwargs)
 
     monkeypatch.setattr(botocore.session.Session, "create_client", counting_create_client)
-    store = S3Store()
+    store = default_store()
     ref = store.save({"a": 1}, fmt="json", scope=SCOPE)
     store.load(ref)
     store.verify_stored(ref)
@@ -325,9 +322,8 @@ def test_one_client_serves_every_call_of_a_store(monkeypatch: pytest.MonkeyPatch
 # --- spool files -------------------------------------------------------------------------------------------------
 SAVE_IN_ANOTHER_PROCESS = """
 import numpy as np
-from {{ cookiecutter.package_name }}.handoff import RunScope
-from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
-S3Store().save(np.zeros(1_000_000), scope=RunScope("dag", "run", "killed", 1))  # 8 MB
+from airflow_model_handoff import RunScope, default_store
+default_store().save(np.zeros(1_000_000), scope=RunScope("dag", "run", "killed", 1))  # 8 MB
 """
 
 
@@ -369,7 +365,7 @@ def test_a_killed_save_leaves_a_spool_that_a_later_save_removes_once_its_process
         assert spool.name.startswith(f"{saver.pid}-") and spool.stat().st_size > 8_000_000
 
         written_ago(spool, 3600)
-        S3Store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 1))
+        default_store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 1))
         assert spools(spool_dir) == [spool], "the spool of a live process is never removed"
 
         saver.kill()  # SIGKILL, as the OOM killer sends: no clean-up runs
@@ -381,11 +377,11 @@ def test_a_killed_save_leaves_a_spool_that_a_later_save_removes_once_its_process
     assert spools(spool_dir) == [spool]
 
     written_ago(spool, 0)  # killed right after writing it: too fresh to judge
-    S3Store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 2))
+    default_store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 2))
     assert spools(spool_dir) == [spool]
 
     written_ago(spool, 60)
-    S3Store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 3))
+    default_store().save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 3))
     assert spools(spool_dir) == []
 
 
@@ -409,7 +405,7 @@ def test_an_old_spool_is_kept_while_its_process_lives_or_holds_its_lock(
 ) -> None:
     spool_dir = tmp_path / "spool"
     monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
-    store = S3Store()
+    store = default_store()
     store.save({"a": 1}, fmt="json", scope=RunScope("dag", "run", "task", 1))
     spool = spool_dir / f"{owner()}-elsewhere.spool"
     with spool.open("wb") as held:
@@ -427,7 +423,7 @@ def test_the_default_spool_directory_is_private_and_left_empty(tmp_path: Path, m
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the system temp directory, for this test
     for setting in ("HANDOFF_SPOOL_DIR", "HANDOFF_S3_SPOOL_DIR"):
         monkeypatch.delenv(setting, raising=False)
-    store = S3Store()
+    store = default_store()
     store.load(store.save({"a": 1}, fmt="json", scope=SCOPE))
     assert store.spool_dir == tmp_path / f"handoff-spool-{os.getuid()}"
     assert stat.S_IMODE(store.spool_dir.stat().st_mode) == 0o700
@@ -467,7 +463,7 @@ def test_a_spool_directory_others_could_control_is_refused(
     make(spool_dir)
     monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(spool_dir))
     with pytest.raises(MisconfiguredError, match=re.escape(f"spool directory {spool_dir} {problem}")):
-        S3Store().save({"a": 1}, fmt="json", scope=SCOPE)
+        default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     assert spools(spool_dir.resolve()) == []
 
 
@@ -492,9 +488,9 @@ def test_a_full_spool_disk_is_a_storage_full_error_naming_the_directory(
     import numpy as np
 
     big = np.zeros(300_000)  # 2.4 MB, the disk holds 1 MiB
-    stored = S3Store().save(big, scope=RunScope("dag", "run", "task", 1))  # spooled in the default directory
+    stored = default_store().save(big, scope=RunScope("dag", "run", "task", 1))  # spooled in the default directory
     monkeypatch.setenv("HANDOFF_SPOOL_DIR", str(small_disk))
-    store = S3Store()
+    store = default_store()
     full = re.escape(f"no space left in the spool directory {small_disk} (")
 
     with pytest.raises(StorageFullError, match=rf"{full}\d+ bytes free after removing the partial file\) for s3://"):
@@ -520,16 +516,16 @@ def test_an_outage_during_upload_or_download_fails_clearly_and_a_retry_succeeds(
 
     relay.cut_after(8 * 2**20, "upload")  # the server goes away in the middle of the upload
     with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/1/model: .*the task can be retried"):
-        S3Store().save(model, scope=RunScope("dag", "run", "task", 1))
+        default_store().save(model, scope=RunScope("dag", "run", "task", 1))
     relay.restore()
-    ref = S3Store().save(model, scope=RunScope("dag", "run", "task", 2))  # what Airflow's retry does
+    ref = default_store().save(model, scope=RunScope("dag", "run", "task", 2))  # what Airflow's retry does
 
-    store = S3Store()
+    store = default_store()
     listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store.object_key("dag/run/task"))
     assert [item["Key"].rsplit("/", 2)[-2] for item in listed["Contents"]] == ["2"], "no object of the failed try"
 
     relay.cut_after(8 * 2**20, "download")  # and again in the middle of the download
     with pytest.raises(HandoffError, match=r"cannot reach S3 for s3://.*/task/2/model: .*the task can be retried"):
-        S3Store().load(ref)
+        default_store().load(ref)
     relay.restore()
-    np.testing.assert_array_equal(S3Store().load(ref), model)
+    np.testing.assert_array_equal(default_store().load(ref), model)

@@ -10,16 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactNotFoundError,
     ForeignLocationError,
     MisconfiguredError,
     RunScope,
     StorageFullError,
     TamperedArtifactError,
+    default_store,
 )
-from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
+from airflow_model_handoff.shared_fs import SharedFsStore
 
 from tests.conftest import Backdoor
 from tests.handoff.forgery import resigned
@@ -32,7 +32,7 @@ def mode(path: Path) -> int:
 
 
 def test_artifacts_have_no_world_access_and_no_temp_files_remain(handoff_root: Path) -> None:
-    ref = SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+    ref = default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     path = Path(ref["uri"].removeprefix("file://"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert path.is_relative_to(handoff_root)
@@ -48,14 +48,14 @@ def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
 def test_read_only_root_is_a_clear_error(handoff_root: Path) -> None:
     handoff_root.chmod(0o500)
     with pytest.raises(MisconfiguredError, match="not writable"):
-        SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+        default_store().save({"a": 1}, fmt="json", scope=SCOPE)
 
 
 def test_missing_artifact_says_every_worker_must_mount_the_root(tmp_path: Path) -> None:
-    ref = SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+    ref = default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     other_worker = tmp_path / "other-worker-root"
     other_worker.mkdir()
-    moved = resigned({**ref, "uri": ref["uri"].replace(SharedFsStore().root.as_uri(), other_worker.as_uri())})
+    moved = resigned({**ref, "uri": ref["uri"].replace(default_store().root.as_uri(), other_worker.as_uri())})
     with pytest.raises(ArtifactNotFoundError, match="mounted on every worker"):
         SharedFsStore(other_worker).load(moved)
 
@@ -72,19 +72,19 @@ def test_a_symlink_planted_at_the_key_is_not_followed(
 ) -> None:
     """The link leads to exactly the bytes the store wrote (same size, same SHA-256): only the refusal to follow a
     link stops it. Outside the root the path check and O_NOFOLLOW each refuse it; inside, O_NOFOLLOW alone."""
-    ref = SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+    ref = default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     path = backdoor.path(ref)
     copy = (tmp_path if copy_where == "outside the root" else handoff_root) / "copy"
     copy.write_bytes(backdoor.read(ref))
     path.unlink()
     path.symlink_to(copy)
     with pytest.raises(error, match=refusal):
-        SharedFsStore().load(ref)
+        default_store().load(ref)
 
 
 def test_a_fifo_planted_at_the_key_is_refused_at_once(backdoor: Backdoor) -> None:
     """Opening a FIFO for reading waits for a writer: a load must refuse it, not hang the task forever."""
-    store = SharedFsStore()
+    store = default_store()
     ref = store.save({"a": 1}, fmt="json", scope=SCOPE)
     path = backdoor.path(ref)
     path.unlink()
@@ -106,7 +106,7 @@ def test_modes_are_0750_and_0640_whatever_the_umask(handoff_root: Path, backdoor
     (handoff_root / "dag").chmod(0o770)  # chosen by whoever made it: not the store's to change
     previous = os.umask(umask)
     try:
-        ref = SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+        ref = default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     finally:
         os.umask(previous)
     made_by_the_save = ["dag/run", "dag/run/task", "dag/run/task/1"]
@@ -124,7 +124,7 @@ def test_a_save_through_a_symlinked_directory_is_refused(handoff_root: Path, tmp
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(TamperedArtifactError, match=re.escape(f"{link} is a symbolic link")):
-        SharedFsStore().save({"a": 1}, fmt="json", scope=SCOPE)
+        default_store().save({"a": 1}, fmt="json", scope=SCOPE)
     assert list(elsewhere.iterdir()) == []
 
 

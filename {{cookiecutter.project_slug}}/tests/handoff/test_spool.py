@@ -12,8 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     MisconfiguredError,
     RunScope,
     TamperedArtifactError,
@@ -22,8 +21,8 @@ from {{ cookiecutter.package_name }}.handoff import (
     save_model,
     spool,
 )
-from {{ cookiecutter.package_name }}.handoff.settings import check_handoff_settings
-from {{ cookiecutter.package_name }}.handoff.store import CHUNK_BYTES, copy_verified
+from airflow_model_handoff.storage import check_handoff_settings
+from airflow_model_handoff.store import CHUNK_BYTES, copy_verified
 
 SCOPE = RunScope("dag", "run", "task", 1)
 

@@ -12,9 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-
-from {{ cookiecutter.package_name }}.handoff import (
+from airflow_model_handoff import (
     ArtifactNotFoundError,
     ForeignLocationError,
     MisconfiguredError,
@@ -26,8 +24,10 @@ from {{ cookiecutter.package_name }}.handoff import (
     load_model,
     save_model,
 )
-from {{ cookiecutter.package_name }}.handoff.formats import JoblibFormat
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key, encode_component
+from airflow_model_handoff.formats import JoblibFormat
+from airflow_model_handoff.keys import artifact_key, encode_component
+from sklearn.ensemble import RandomForestClassifier
+
 from {{ cookiecutter.package_name }}.ml.data import load_splits
 
 from tests.conftest import PROJECT
@@ -77,7 +77,7 @@ def test_loading_outside_a_task_does_not_import_airflow() -> None:
     (The other backends import Airflow for their storage itself: the connection of s3, the Variables.)"""
     code = (
         "import sys\n"
-        "from {{ cookiecutter.package_name }}.handoff import (\n"
+        "from airflow_model_handoff import (\n"
         "    RunScope,\n"
         "    load_model,\n"
         "    save_model,\n"
@@ -246,7 +246,7 @@ def test_save_killed_midway_leaves_nothing_and_a_new_save_succeeds() -> None:
     code = (
         "import numpy as np\n"
         "from tests.handoff.payloads import PicklesSlowly\n"
-        "from {{ cookiecutter.package_name }}.handoff import RunScope, save_model\n"
+        "from airflow_model_handoff import RunScope, save_model\n"
         f"save_model([np.ones(2_000_000), PicklesSlowly()], scope=RunScope(*{scope_args!r}))\n"
     )
     child = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, stdout=subprocess.PIPE)

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG, task
-
-from {{ cookiecutter.package_name }}.handoff.variables import DEFAULT_MAX_BYTES
+from airflow_model_handoff.variables import DEFAULT_MAX_BYTES
 
 MARKER = Path("/tmp") / "handoff-variables-test-pwned"
 # 61 characters: past 56 encoded, a key segment keeps a prefix and a digest, so "[0]" is not in it.
@@ -24,8 +23,7 @@ def build_dag() -> DAG:
         @task
         def round_trip() -> None:
             import numpy as np
-
-            from {{ cookiecutter.package_name }}.handoff import load_model, save_model
+            from airflow_model_handoff import load_model, save_model
 
             from tests.handoff.payloads import fitted_model
 
@@ -40,15 +38,14 @@ def build_dag() -> DAG:
         @task
         def oversized_model_is_refused() -> None:
             import numpy as np
-
-            from {{ cookiecutter.package_name }}.handoff import (
+            from airflow_model_handoff import (
                 ArtifactNotFoundError,
                 ArtifactTooLargeError,
                 RunScope,
                 default_store,
                 save_model,
             )
-            from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
+            from airflow_model_handoff.keys import artifact_key
 
             from tests.handoff.forgery import resigned
 
@@ -68,8 +65,7 @@ def build_dag() -> DAG:
             import base64
 
             from airflow.sdk import Variable
-
-            from {{ cookiecutter.package_name }}.handoff import (
+            from airflow_model_handoff import (
                 TamperedArtifactError,
                 default_store,
                 load_model,
@@ -94,7 +90,7 @@ def build_dag() -> DAG:
         @task(task_id=LONG_MAPPED_TASK_ID)
         def mapped_task_is_refused(index: int) -> None:
             """The refusal holds for a task id long enough that its key segment is shortened to a digest."""
-            from {{ cookiecutter.package_name }}.handoff import (
+            from airflow_model_handoff import (
                 MisconfiguredError,
                 save_model,
             )
@@ -107,8 +103,7 @@ def build_dag() -> DAG:
             """Every task's and try's Variables, found by listing the run's prefix whatever tasks the DAG has now; a
             kept champion stays, and so does another run whose id extends this one past a '/'."""
             from airflow.sdk import Variable
-
-            from {{ cookiecutter.package_name }}.handoff import (
+            from airflow_model_handoff import (
                 RunScope,
                 default_store,
                 save_model,
@@ -142,13 +137,12 @@ def build_dag() -> DAG:
             from datetime import UTC, datetime, timedelta
 
             from airflow.sdk import Variable
-
-            from {{ cookiecutter.package_name }}.handoff import (
+            from airflow_model_handoff import (
                 RunScope,
                 default_store,
                 save_model,
             )
-            from {{ cookiecutter.package_name }}.handoff.retention import (
+            from airflow_model_handoff.retention import (
                 RetentionPolicy,
                 apply_retention,
             )
@@ -187,7 +181,7 @@ def build_dag() -> DAG:
 
         @task
         def clean_up(**context: Any) -> None:
-            from {{ cookiecutter.package_name }}.handoff import default_store
+            from airflow_model_handoff import default_store
 
             ti = context["ti"]
             default_store().delete_run_artifacts(ti.dag_id, ti.run_id)

@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.dag_defaults import START_DATE
 def handoff_foreign_reference() -> None:
     @task(multiple_outputs=False)
     def load_another_runs_model(**context: Any) -> dict[str, str]:
-        from {{ cookiecutter.package_name }}.handoff import (
+        from airflow_model_handoff import (
             ForeignRunError,
             RunScope,
             default_store,

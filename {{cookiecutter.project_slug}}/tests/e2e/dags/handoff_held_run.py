@@ -24,7 +24,7 @@ HOLD_SECONDS = 300
 def handoff_held_run() -> None:
     @task(multiple_outputs=False)
     def produce() -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
 
         return save_model({"weights": [1, 2, 3]}, fmt="json")
 
@@ -38,7 +38,7 @@ def handoff_held_run() -> None:
 
     @task
     def consume(model_ref: dict[str, Any]) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import load_model
+        from airflow_model_handoff import load_model
 
         return load_model(model_ref)
 

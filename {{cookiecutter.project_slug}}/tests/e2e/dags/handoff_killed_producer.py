@@ -112,7 +112,8 @@ def handoff_killed_producer() -> None:
 {%- if cookiecutter.storage_backend == "s3" %}
         import os
 {% endif %}
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
@@ -134,7 +135,8 @@ def handoff_killed_producer() -> None:
 
     @task(multiple_outputs=False)
     def consume(model_ref: dict[str, Any]) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import load_model
+        from airflow_model_handoff import load_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
 
         predictions = load_model(model_ref).predict(load_splits(4).x_batch)

@@ -23,20 +23,20 @@ RETRIES = 2
 def handoff_no_retry() -> None:
     @task
     def save_in_an_unknown_format() -> None:
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
 
         save_model({"weights": [1, 2, 3]}, fmt="pikle")  # MisconfiguredError: the same on every try
 
     @task
     def load_a_reference_that_is_not_one() -> None:
-        from {{ cookiecutter.package_name }}.handoff import load_model
+        from airflow_model_handoff import load_model
 
         load_model({"uri": "anywhere"})  # MalformedReferenceError
 
     @task
     def storage_fails_once(**context: Any) -> None:
-        from {{ cookiecutter.package_name }}.handoff import HandoffError
-        from {{ cookiecutter.package_name }}.handoff.fail_fast import fail_fast_in_task
+        from airflow_model_handoff import HandoffError
+        from airflow_model_handoff.fail_fast import fail_fast_in_task
 
         with fail_fast_in_task():  # as the library's save and load do
             if context["ti"].try_number == 1:

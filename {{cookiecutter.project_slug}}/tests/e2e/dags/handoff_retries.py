@@ -28,7 +28,8 @@ from {{ cookiecutter.package_name }}.variables_teardown import delete_run_variab
 def handoff_retries() -> None:
     @task(multiple_outputs=False)
     def produce(**context: Any) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import save_model
+        from airflow_model_handoff import save_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
@@ -40,7 +41,8 @@ def handoff_retries() -> None:
 
     @task(multiple_outputs=False)
     def consume(model_ref: dict[str, Any], **context: Any) -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff import load_model
+        from airflow_model_handoff import load_model
+
         from {{ cookiecutter.package_name }}.ml.data import load_splits
 
         model = load_model(model_ref)

@@ -29,6 +29,15 @@ def padding(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(3_000_000)
 
 
+def outage_store() -> Any:
+    """The configured store, reached through the relay's connection."""
+    from dataclasses import replace
+
+    from airflow_model_handoff.storage import configured_location, open_store
+
+    return open_store(replace(configured_location(), conn_id=OUTAGE_CONN_ID))
+
+
 @dag(
     dag_id="handoff_s3_outage",
     schedule=None,
@@ -39,22 +48,20 @@ def padding(seed: int) -> np.ndarray:
 def handoff_s3_outage() -> None:
     @task(multiple_outputs=False)
     def produce() -> dict[str, Any]:
-        from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
         from {{ cookiecutter.package_name }}.ml.data import load_splits
         from {{ cookiecutter.package_name }}.ml.model import train
 
         splits = load_splits(SEED)
         model = train(splits.x_train, splits.y_train, c=C, seed=SEED)
-        return S3Store(conn_id=OUTAGE_CONN_ID).save({"model": model, "padding": padding(SEED)})
+        return outage_store().save({"model": model, "padding": padding(SEED)})
 
     @task(multiple_outputs=False)
     def consume(model_ref: dict[str, Any]) -> dict[str, Any]:
         import hashlib
 
-        from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
         from {{ cookiecutter.package_name }}.ml.data import load_splits
 
-        loaded = S3Store(conn_id=OUTAGE_CONN_ID).load(model_ref)
+        loaded = outage_store().load(model_ref)
         return {
             "model_sha256": model_ref["sha256"],
             "predictions": loaded["model"].predict(load_splits(SEED).x_batch).tolist(),

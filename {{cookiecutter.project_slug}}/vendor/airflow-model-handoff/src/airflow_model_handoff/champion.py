@@ -1,4 +1,5 @@
-"""The champion: the model that scoring DAGs use, promoted through events on the project's champion Asset.
+"""The champion: the model that scoring DAGs use, promoted through events on the project's champion Asset (the
+project names it; the command line reads its name from ``HANDOFF_CHAMPION_ASSET``).
 
 A promotion is one event on the asset whose ``extra`` is
 ``{"reference": <signed reference>, "evaluation": <signed evaluation>, "holdout_accuracy": <float>}``
@@ -21,16 +22,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..lifecycle import CHAMPION_ASSET_NAME as CHAMPION_ASSET_NAME  # re-exported for the library's users
-from ..lifecycle import KEEP_CHAMPIONS, PROMOTE_MODES
-from .errors import ForeignRunError, MalformedReferenceError, MisconfiguredError, ReferenceRefusedError
+from .errors import (
+    ArtifactNotFoundError,
+    ForeignRunError,
+    MalformedReferenceError,
+    MisconfiguredError,
+    ReferenceRefusedError,
+)
 from .evaluation import Evaluation, passed_evaluation
 from .fail_fast import fail_fast_in_task
 from .reference import ArtifactRef
 from .signing import configured_signing_keys
+from .storage import default_store
 
 log = logging.getLogger(__name__)
 
+# Besides the current champion, how many earlier champions stay stored for a rollback.
+KEEP_CHAMPIONS = 2
+# A run's choice (the ``promote`` param): only when it beats the champion, whenever the gate passed, or not at all.
+PROMOTE_MODES = ("if_better", "always", "never")
 # Events read from the asset's history per request, while looking for valid promotions.
 EVENTS_PAGE = 100
 # How much of a refused event's extra a warning shows: an attacker chooses it, and it may be huge.
@@ -210,11 +220,53 @@ def check_provenance(promotion: Promotion, recorded_reference: Any) -> ArtifactR
 def load_promoted(promotion: Promotion, ti: Any) -> Any:
     """In a task (``ti``: its task instance), load the promoted model: provenance first, then size and SHA-256.
     A champion that fails either check fails the task at once: a retry would find the same."""
-    from . import default_store
-
     with fail_fast_in_task():
         claimed = promotion.reference
         recorded = ti.xcom_pull(dag_id=claimed.dag_id, run_id=claimed.run_id, task_ids=claimed.task_id)
         ref = check_provenance(promotion, recorded)
         log.info("champion: %s", promotion.describe())
         return default_store().load(ref, allow_other_run=True)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What ``decide_promotion`` found: the event's extra to emit, or why not (then nothing is emitted)."""
+
+    extra: dict[str, Any]
+    skip_reason: str | None
+
+    @property
+    def promote(self) -> bool:
+        return self.skip_reason is None
+
+
+def decide_promotion(
+    model_ref: Any,
+    evaluation: Any,
+    mode: str,
+    *,
+    events_of_asset: Callable[[], Any],
+    holdout_score: Callable[[Any], float],
+    ti: Any,
+) -> PromotionDecision:
+    """In the promoting task: promote this model, or say why not.
+
+    First, and only from signed inputs, the model and its evaluation are bound to each other and the gate passed
+    (else the task fails at once). With ``mode="if_better"`` the current champion (the newest valid event of
+    ``events_of_asset()``, the task's ``inlet_events[asset]``) is loaded, provenance checked, and scored with
+    ``holdout_score`` (the project's metric on the holdout its gate used); a champion whose model is gone can
+    score nothing, so this model, which passed the gate, replaces it.
+    """
+    with fail_fast_in_task():
+        extra = promotion_extra(model_ref, evaluation)
+    champion_score = None
+    if mode == "if_better":
+        champion = current_champion(history_in_task(events_of_asset))
+        if champion is not None:
+            try:
+                champion_model = load_promoted(champion, ti)
+            except ArtifactNotFoundError as gone:
+                log.warning("the champion's model is no longer stored, so it is not compared: %s", gone)
+            else:
+                champion_score = holdout_score(champion_model)
+    return PromotionDecision(extra, reason_not_to_promote(mode, extra["holdout_accuracy"], champion_score))

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }}.handoff import RunScope, default_store
-from {{ cookiecutter.package_name }}.handoff.keys import artifact_key
-from {{ cookiecutter.package_name }}.handoff.shared_fs import SharedFsStore
+from airflow_model_handoff import RunScope, default_store
+from airflow_model_handoff.keys import artifact_key
+from airflow_model_handoff.shared_fs import SharedFsStore
 
 from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
@@ -27,6 +27,7 @@ SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
 # again from the page cache (``stored_files`` names what to evict). Outside a task too (a notebook loading a model).
 LOAD_CACHES = ("cold", "warm")
 SCRIPT_LOADS = True
+DEFAULT_SIZES = "1,64,256"
 
 
 @contextmanager
@@ -34,6 +35,18 @@ def storage() -> Iterator[str]:
     store = default_store()
     store.check_root()
     yield f"directory {store.root}"
+
+
+def skip_reason(size_mb: float) -> str | None:
+    """Every size can be stored here."""
+    return None
+
+
+def run_phase(args: dict) -> None:
+    """Run the phase in this process, as a task's code runs in its task process."""
+    from .phase import measure_and_write
+
+    measure_and_write(**args)
 
 
 def open_store() -> SharedFsStore:

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from .errors import HandoffError, MisconfiguredError
-from .store import ArtifactStore, PendingUpload, Skipped, StoredRun
+from .store import ArtifactStore, Skipped, StoredRun, UnfinishedWrite
 
 log = logging.getLogger(__name__)
 
-# An upload still pending after a day was left by a killed save (the AbortIncompleteMultipartUpload rule's age).
-STALE_UPLOAD_AGE = timedelta(days=1)
+# A write still unfinished after a day was left by a killed save (the age of S3's AbortIncompleteMultipartUpload rule).
+STALE_WRITE_AGE = timedelta(days=1)
 
 PinReason = Callable[[StoredRun], str | None]
 
@@ -63,7 +63,7 @@ class RetentionReport:
     expired: tuple[StoredRun, ...]
     pinned: tuple[tuple[StoredRun, str], ...]
     skipped: tuple[Skipped, ...]
-    aborted_uploads: tuple[PendingUpload, ...] = ()
+    discarded: tuple[UnfinishedWrite, ...] = ()
 
 
 def select_expired(runs: Sequence[StoredRun], policy: RetentionPolicy, now: datetime) -> list[StoredRun]:
@@ -89,7 +89,7 @@ def apply_retention(
     dry_run: bool = True,
     now: datetime | None = None,
 ) -> RetentionReport:
-    """Find (and unless ``dry_run``, delete) the expired runs' artifacts and abort stale pending uploads.
+    """Find (and unless ``dry_run``, delete) the expired runs' artifacts and discard stale unfinished writes.
 
     ``pin_reason`` is asked about every run the policy would remove, before anything is deleted: a reason
     (even an empty one) keeps the run. It has no default, so no caller can forget what must never go.
@@ -103,12 +103,12 @@ def apply_retention(
             expired.append(run)
         else:
             pinned.append((run, reason))
-    stale = tuple(u for u in inventory.uploads if u.initiated < now - STALE_UPLOAD_AGE)
+    stale = tuple(u for u in inventory.unfinished if u.started < now - STALE_WRITE_AGE)
     skipped = list(inventory.skipped)
     if not dry_run:
         if stale:
-            store.abort_uploads(stale)
-            log.info("aborted %d uploads pending for over %s", len(stale), STALE_UPLOAD_AGE)
+            store.discard_unfinished(stale)
+            log.info("discarded %d writes unfinished for over %s", len(stale), STALE_WRITE_AGE)
         skipped += _delete(store, expired)
     return RetentionReport(dry_run, tuple(expired), tuple(pinned), tuple(skipped), stale)
 

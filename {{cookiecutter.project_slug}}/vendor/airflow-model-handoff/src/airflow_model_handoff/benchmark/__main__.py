@@ -1,26 +1,23 @@
-"""``make bench``: save and load a model of each size with each method, every phase in a fresh process.
+"""``python -m airflow_model_handoff.benchmark`` (a project's ``make bench``): save and load a model of each size with
+each method, every phase in a fresh process, on the store ``HANDOFF_STORAGE`` names.
 
-Methods: ``handoff`` (this project), ``naive`` (the recipe users copy from blog posts) and ``raw`` (the same
-array bytes moved with no serialisation or hashing: the floor). Writes ``benchmarks/results.json`` and
-``benchmarks/results.png``, and prints a table and the targets. Settings (environment):
+Methods: ``handoff`` (this library), ``naive`` (the recipe users copy from blog posts) and ``raw`` (the same array
+bytes moved with no serialisation or hashing: the floor). Writes ``benchmarks/results.json`` and
+``benchmarks/results.png`` under the working directory (``BENCH_OUTPUT_DIR`` to write elsewhere), and prints a
+table and the targets. Settings (environment):
 
-- ``BENCH_SIZES_MB``: model sizes in MiB, comma-separated (default ``{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}``{% if cookiecutter.storage_backend == "variables" %}: the
-  variables backend refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default, and sizes over it
-  are skipped{% endif %}).
+- ``BENCH_SIZES_MB``: model sizes in MiB, comma-separated (default ``1,64,256``; ``0.01,0.04`` for ``variables://``,
+  which refuses models over ``HANDOFF_VARIABLES_MAX_BYTES``, 48 KiB by default: larger sizes are skipped).
 - ``BENCH_REPEATS``: runs of every phase; each figure is the run with the median time (default 5).
 - ``BENCH_SEED``: seeds the method order, shuffled in every repeat and recorded (default 0).
 - ``BENCH_PARSE_RUNS``: fresh processes timing each DAG file's parse (default 5).
 
 Every phase runs under a task's conditions (``airflow.sdk`` and the model's module imported before its
-baseline).
-{%- if cookiecutter.storage_backend != "variables" %} Loads are also measured as a script runs them (nothing imported).
-{%- endif %}
-{%- if cookiecutter.storage_backend == "shared_fs" %}
-Before a load from the disk (``cold``) the stored file is written back and evicted from the page cache; a ``warm``
-load follows it.
-{%- endif %}
-Between phases everything dirty is written back (``os.sync``), so no phase pays for another's writes. It also times
-each DAG file's parse beyond ``import airflow.sdk`` (the DAG processor re-parses them all the time).
+baseline). Where a script can load (not from Variables), loads are also measured as a script runs them (nothing
+imported). Before a load from a local disk (``cold``) the stored file is written back and evicted from the page
+cache; a ``warm`` load follows it. Between phases everything dirty is written back (``os.sync``), so no phase pays
+for another's writes. It also times each DAG file's parse beyond ``import airflow.sdk`` (the DAG processor
+re-parses them all the time): the files of ``AIRFLOW__CORE__DAGS_FOLDER``, else of ``./dags``.
 """
 
 from __future__ import annotations
@@ -34,18 +31,21 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.handoff import default_store
+from airflow_model_handoff import default_store
 
-from . import {{ cookiecutter.storage_backend }} as backend
+from .backends import current_backend
 from .parse_cost import dag_parse_cost
 from .plot import plot
 from .report import METHODS, is_main, median_runs, table, targets
-from .runs import PROJECT, count_from_env, prepare_load, run_phase, sizes_from_env
+from .runs import count_from_env, prepare_load, run_phase, sizes_from_env
 from .sources import handoff_sources_sha256
 
-RESULTS = PROJECT / "benchmarks" / "results.json"
-PLOT = PROJECT / "benchmarks" / "results.png"
-HANDOFF_SOURCES = PROJECT / "src" / "{{ cookiecutter.package_name }}" / "handoff"
+backend = current_backend()  # the configured store's (HANDOFF_STORAGE)
+
+OUTPUT = Path(os.environ.get("BENCH_OUTPUT_DIR") or "benchmarks")
+RESULTS, PLOT = OUTPUT / "results.json", OUTPUT / "results.png"
+# The library's sources (this package's parent), whose digest the results record.
+HANDOFF_SOURCES = Path(__file__).resolve().parents[1]
 # How a cold load's file leaves the page cache; without posix_fadvise (macOS) it cannot, and cold loads are warm.
 EVICTION = "os.sync, then posix_fadvise(POSIX_FADV_DONTNEED)" if hasattr(os, "posix_fadvise") else None
 CONDITIONS = {
@@ -82,13 +82,11 @@ def main() -> int:
     repeats = count_from_env("BENCH_REPEATS", 5)
     seed = count_from_env("BENCH_SEED", 0, minimum=0)
     skipped = []
-{%- if cookiecutter.storage_backend == "variables" %}
     for size_mb in sizes:
         if reason := backend.skip_reason(size_mb):
             print(f"skipping {size_mb} MB: {reason}")
             skipped.append({"backend": backend.NAME, "model_mb": size_mb, "reason": reason})
     sizes = [s for s in sizes if s not in {skip["model_mb"] for skip in skipped}]
-{%- endif %}
     runs, hashing, orders = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir, backend.storage() as where:
         store = default_store()
@@ -107,7 +105,8 @@ def main() -> int:
                 hashing.append(run_phase(Path(workdir), "sha256", str(size_mb)) | {"model_mb": size_mb})
     results = median_runs(runs)
     parse_runs = count_from_env("BENCH_PARSE_RUNS", 5)
-    parse = [dag_parse_cost(path, PROJECT, parse_runs) for path in sorted((PROJECT / "dags").glob("*.py"))]
+    dags = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or "dags").resolve()
+    parse = [dag_parse_cost(path, Path.cwd(), parse_runs) for path in sorted(dags.glob("*.py"))]
     goals = targets(results, backend.NAME, hashing)
     document = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -125,6 +124,7 @@ def main() -> int:
         "targets": goals,
         "dag_parse": parse,
     }
+    OUTPUT.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     if results:
         plot([r for r in results if is_main(r)], PLOT, backend.NAME)
@@ -139,7 +139,7 @@ def main() -> int:
             f" ({cost['minimal_taskflow_dag_ms']} ms): {cost['parse_beyond_minimal_dag_ms']} ms"
             f" (medians of {cost['runs']} processes)"
         )
-    print(f"wrote {RESULTS.relative_to(PROJECT)}" + (f" and {PLOT.relative_to(PROJECT)}" if results else ""))
+    print(f"wrote {RESULTS}" + (f" and {PLOT}" if results else ""))
     return 0
 
 

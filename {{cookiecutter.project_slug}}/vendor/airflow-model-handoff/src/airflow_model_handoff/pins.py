@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .champion import CHAMPION_ASSET_NAME, Promotion, history_in_task, pinned_promotions, valid_promotions
+from .champion import Promotion, history_in_task, pinned_promotions, valid_promotions
 from .keys import RunScope
 from .retention import PinReason
 from .store import ArtifactStore, StoredRun
@@ -53,11 +53,9 @@ def shortened_id_pin(run: StoredRun, dag_has_unfinished_runs: Callable[[str], bo
     return None
 
 
-def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int) -> PinReason:
-    """Pins inside an Airflow task with the champion asset among its inlets (the retention DAG's)."""
-    from ..assets import CHAMPION
-
-    history = valid_promotions(history_in_task(lambda: context["inlet_events"][CHAMPION]))
+def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int, champion_asset: Any) -> PinReason:
+    """Pins inside an Airflow task with ``champion_asset`` (the project's Asset) among its inlets."""
+    history = valid_promotions(history_in_task(lambda: context["inlet_events"][champion_asset]))
     champions = champion_pins(store, history, keep_champions)
     ti = context["ti"]
 
@@ -74,9 +72,9 @@ def pins_in_task(context: Any, store: ArtifactStore, keep_champions: int) -> Pin
     return pin_reason
 
 
-def pins_from_api(api: Any, store: ArtifactStore, keep_champions: int) -> PinReason:
+def pins_from_api(api: Any, store: ArtifactStore, keep_champions: int, champion_asset_name: str) -> PinReason:
     """Pins outside a task, from Airflow's REST API (``api``: an ``AirflowApi``)."""
-    history = valid_promotions(api.asset_events_newest_first(CHAMPION_ASSET_NAME))
+    history = valid_promotions(api.asset_events_newest_first(champion_asset_name))
     champions = champion_pins(store, history, keep_champions)
     unfinished_by_dag: dict[str, dict[str, str]] = {}
 

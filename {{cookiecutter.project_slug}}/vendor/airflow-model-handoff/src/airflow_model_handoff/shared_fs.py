@@ -41,7 +41,6 @@ from .settings import HandoffSettings
 from .spool import configured_spool_dir, spool_file
 from .store import ArtifactStore, Inventory, Skipped, StoredRun, copy_verified
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[3] / ".data" / "models"
 TEMP_PREFIX = ".tmp-"
 # Retention opens every directory with these: a symlink in its place makes the open fail instead of leading away.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -50,9 +49,9 @@ DIR_MODE, FILE_MODE = 0o750, 0o640  # the workers' group reads everything, other
 
 
 class SharedFsStore(ArtifactStore):
-    def __init__(self, root: str | os.PathLike[str] | None = None, settings: HandoffSettings | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], settings: HandoffSettings | None = None) -> None:
         super().__init__(settings)
-        self.root = Path(root or os.environ.get("HANDOFF_ROOT") or DEFAULT_ROOT).resolve()
+        self.root = Path(root).resolve()
 
     @cached_property
     def spool_dir(self) -> Path:
@@ -65,11 +64,26 @@ class SharedFsStore(ArtifactStore):
     def path_for(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
 
+    def preflight(self) -> None:
+        """Also: the root exists and is writable, and the directory of the private copies that loads deserialise is
+        private (made 0700 if missing; a link, or one another user can write to, is refused)."""
+        super().preflight()
+        self.check_root()
+        self.spool_dir  # noqa: B018
+
+    def create_root(self) -> None:
+        """Make the root and its missing parents 0750, as the folders saves make under it (a local set-up: in a
+        deployment the shared mount is there already)."""
+        missing = [path for path in (self.root, *self.root.parents) if not path.exists()]
+        for path in reversed(missing):
+            path.mkdir(DIR_MODE)
+            path.chmod(DIR_MODE)  # mkdir's mode is masked by the umask
+
     def check_root(self) -> None:
         if not self.root.is_dir():
             raise MisconfiguredError(
                 f"handoff root {self.root} does not exist: create it (on a directory every worker mounts) "
-                "or point HANDOFF_ROOT at one"
+                "or point HANDOFF_STORAGE (file:///path) at one"
             )
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise MisconfiguredError(f"handoff root {self.root} is not writable by this user (uid {os.getuid()})")
@@ -155,7 +169,7 @@ class SharedFsStore(ArtifactStore):
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"artifact not found at {path}: is the directory mounted on every worker? "
-                f"Every Airflow worker must see the same HANDOFF_ROOT ({self.root})"
+                f"Every Airflow worker must see the same root ({self.root}, HANDOFF_STORAGE)"
             ) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:

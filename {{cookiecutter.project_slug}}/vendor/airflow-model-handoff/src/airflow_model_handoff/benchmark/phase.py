@@ -1,11 +1,11 @@
 """One phase (save or load) of one method, measured in this fresh process as one Airflow task would run it.
 
-``python -m benchmarks.phase METHOD PHASE SIZE_MB HANDLE_FILE CONDITIONS KEEP RESULT_FILE`` (``make bench`` runs it).
+``python -m airflow_model_handoff.benchmark.phase METHOD PHASE SIZE_MB HANDLE_FILE CONDITIONS KEEP RESULT_FILE``.
 A save leaves what a load needs (the reference, or its equivalent) in HANDLE_FILE; a load reads it, uses the
 model once, checks it got the model that was saved, and deletes what the save stored unless KEEP is ``keep``
 (another load of it follows). CONDITIONS is ``task`` (what a task has imported, ``airflow.sdk`` and the model's
 module, is imported before the baseline) or ``script`` (nothing is: a notebook or script loading a model).
-``python -m benchmarks.phase sha256 SIZE_MB RESULT_FILE`` times two SHA-256 passes over the model's bytes.
+``... phase sha256 SIZE_MB RESULT_FILE`` times two SHA-256 passes over the model's bytes.
 With ``BENCH_PROFILE`` set to a file name, the measured block is also profiled (cProfile) into that file
 (``make profile`` does this).
 """
@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import {{ cookiecutter.storage_backend }} as backend
+from .backends import current_backend
 from .workload import MIB, arrays_of, as_bytes, build_model, peak_folder_mb, peak_rss_mb, reset_peak_rss, use
+
+backend = current_backend()  # the configured store's (HANDOFF_STORAGE)
 
 # What an Airflow task process has imported before the task's code runs: the Task SDK, and, in a load, the
 # module of the model it loads (its save built the model, so it has that already).
@@ -94,7 +96,7 @@ def profiled(stats_file: str | None) -> Iterator[None]:
 def hash_twice(size_mb: float) -> dict:
     """Two SHA-256 passes over the model's array bytes in the store's chunk size: the hashing a verified handoff
     cannot avoid (one as the save writes, one before the load deserialises), timed like a phase."""
-    from {{ cookiecutter.package_name }}.handoff.store import CHUNK_BYTES
+    from airflow_model_handoff.store import CHUNK_BYTES
 
     views = [as_bytes(array) for array in arrays_of(build_model(size_mb))]
     start = time.perf_counter()
@@ -115,17 +117,14 @@ def main(argv: list[str]) -> int:
     method, phase, size_mb, handle_file, conditions, keep = args
     phase_args = {"method": method, "phase": phase, "size_mb": float(size_mb), "handle_file": handle_file}
     phase_args |= {"conditions": conditions, "keep": keep == "keep", "result_file": result_file}
-{%- if cookiecutter.storage_backend == "variables" %}
-    backend.run_in_task(phase_args)
-{%- else %}
-    measure_and_write(**phase_args)
-{%- endif %}
+    backend.run_phase(phase_args)
     return 0
 
 
 def measure_and_write(
     method: str, phase: str, size_mb: float, handle_file: str, conditions: str, keep: bool, result_file: str
 ) -> None:
+
     Path(result_file).write_text(json.dumps(measure(method, phase, size_mb, handle_file, conditions, keep)))
 
 

@@ -8,13 +8,13 @@ that no task of this deployment made (DESIGN.md section 3).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .errors import MalformedReferenceError, SignatureError
 from .keys import RunScope
-from .signing import check_signature, signature_for
+from .signing import check_signature, signature_for, signed_record_fields
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -70,22 +70,7 @@ class ArtifactRef:
                 "nothing. `airflow tasks test` runs a task alone, in a new DAG run unless you name one: run the DAG "
                 "first (`airflow dags test DAG DATE`), then `airflow tasks test DAG TASK DATE` with that run's date"
             )
-        if not isinstance(data, dict):
-            raise MalformedReferenceError(f"an artifact reference must be a dict, got {type(data).__name__}")
-        data = {"signature": None, **data}
-        expected = {f.name: f.type for f in fields(cls)}
-        missing, extra = expected.keys() - data.keys(), data.keys() - expected.keys()
-        if missing or extra:
-            raise MalformedReferenceError(
-                f"malformed artifact reference: missing {sorted(missing)}, unexpected {sorted(extra)}"
-            )
-        for name, type_name in expected.items():
-            value = data[name]
-            wanted = int if type_name == "int" else str
-            if name == "signature" and value is None:
-                continue
-            if type(value) is not wanted:  # bool is an int subclass: refuse it too
-                raise MalformedReferenceError(f"malformed artifact reference: {name} must be {wanted.__name__}")
+        data = signed_record_fields(cls, data, "artifact reference")
         if not _HEX64_RE.fullmatch(data["sha256"]):
             raise MalformedReferenceError("malformed artifact reference: sha256 must be 64 lowercase hex digits")
         if data["size_bytes"] < 0 or data["try_number"] < 0:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def dag_parse_cost(dag_file: Path, project: Path, runs: int) -> dict:
         return round(statistics.median(t[column] for t in timings), 1)
 
     return {
-        "file": dag_file.relative_to(project).as_posix(),
+        "file": Path(os.path.relpath(dag_file, project)).as_posix(),
         "import_airflow_sdk_ms": median(alone, 0),
         "parse_beyond_sdk_ms": median(alone, 1),
         "minimal_taskflow_dag_ms": median(after_minimal, 1),

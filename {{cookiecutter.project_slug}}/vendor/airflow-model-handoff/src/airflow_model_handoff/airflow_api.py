@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .paths import airflow_home
+from .airflow_home import airflow_home
 
 FINISHED = {"success", "failed"}
 # A request that fails on the server's side without changing anything is tried again for this long: a GET that

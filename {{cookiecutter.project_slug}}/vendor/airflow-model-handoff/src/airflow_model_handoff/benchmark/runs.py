@@ -8,19 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import {{ cookiecutter.storage_backend }} as backend
+from .backends import current_backend
 from .workload import drop_from_page_cache
 
-PROJECT = Path(__file__).resolve().parents[1]
+backend = current_backend()  # the configured store's (HANDOFF_STORAGE)
+
 # numpy asks for transparent huge pages on large arrays; with the kernel's default "madvise" defrag, the first
 # such allocation in a fresh process can stall for up to a second compacting memory, depending on what else the
 # machine did. Every phase is a fresh process, so that noise would swamp the methods' differences: turn it off.
 PHASE_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
-DEFAULT_SIZES = "{{ "0.01,0.04" if cookiecutter.storage_backend == "variables" else "1,64,256" }}"
 
 
 def sizes_from_env() -> list[float]:
-    text = os.environ.get("BENCH_SIZES_MB") or DEFAULT_SIZES
+    text = os.environ.get("BENCH_SIZES_MB") or backend.DEFAULT_SIZES
     try:
         sizes = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -38,15 +38,16 @@ def count_from_env(name: str, default: int, minimum: int = 1) -> int:
 
 
 def run_phase(workdir: Path, *args: str, profile_file: Path | None = None) -> dict:
-    """``python -m benchmarks.phase ARGS... RESULT_FILE`` in a fresh Python process; returns its measurement.
+    """``python -m airflow_model_handoff.benchmark.phase ARGS... RESULT_FILE`` in a fresh Python process; returns
+    its measurement.
     With ``profile_file``, the phase also writes the cProfile stats of its measured block there."""
     result = workdir / "result.json"
-    command = [sys.executable, "-m", "benchmarks.phase", *args, str(result)]
+    command = [sys.executable, "-m", f"{__package__}.phase", *args, str(result)]
     env = {**os.environ, **PHASE_ENV} | ({"BENCH_PROFILE": str(profile_file)} if profile_file else {})
-    done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise SystemExit(f"benchmarks.phase {' '.join(args)} failed (exit {done.returncode}):\n{output}")
+        raise SystemExit(f"benchmark phase {' '.join(args)} failed (exit {done.returncode}):\n{output}")
     return json.loads(result.read_text())
 
 

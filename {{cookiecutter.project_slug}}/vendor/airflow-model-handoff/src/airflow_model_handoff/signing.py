@@ -7,6 +7,7 @@ Several comma-separated keys allow rotation: the first signs, any of them verifi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..paths import airflow_home
-from .errors import MisconfiguredError, SignatureError
+from .airflow_home import airflow_home
+from .errors import MalformedReferenceError, MisconfiguredError, SignatureError
 
 SIGNING_KEY_VARIABLE = "HANDOFF_SIGNING_KEY"
 MIN_KEY_BYTES = 32
@@ -35,7 +36,7 @@ def new_signing_key() -> str:
 
 
 def local_signing_key_file(home: Path | None = None) -> Path:
-    """The local project's key file, in Airflow's home (``home``, else AIRFLOW_HOME or the project's .airflow)."""
+    """The local key file, in Airflow's home (``home``, else AIRFLOW_HOME, else ~/airflow)."""
     return (home or airflow_home()) / LOCAL_KEY_FILE_NAME
 
 
@@ -69,6 +70,28 @@ def parse_signing_keys(raw: str) -> tuple[bytes, ...]:
             f"{SIGNING_KEY_VARIABLE}: key number {short[0]} is shorter than {MIN_KEY_BYTES} bytes; {HOW_TO_MAKE_A_KEY}"
         )
     return keys
+
+
+def signed_record_fields(record_type: type, data: Any, what: str) -> dict[str, Any]:
+    """The fields of a signed record (a reference, an evaluation) as ``data`` gives them, once it has exactly the
+    fields of ``record_type`` (a dataclass whose annotations are type names), each of exactly its type: bool is
+    not an int, and an int is not a float (JSON gives a whole float back as an int: a signed one never is). A
+    missing signature is let through as None, so that the signature check can name the problem. Anything else
+    raises ``MalformedReferenceError`` naming ``what``."""
+    if not isinstance(data, dict):
+        raise MalformedReferenceError(f"{what} must be a dict, got {type(data).__name__}")
+    data = {"signature": None, **data}
+    expected = {field.name: field.type for field in dataclasses.fields(record_type)}
+    missing, extra = expected.keys() - data.keys(), data.keys() - expected.keys()
+    if missing or extra:
+        raise MalformedReferenceError(f"malformed {what}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    for name, type_name in expected.items():
+        if name == "signature" and data[name] is None:
+            continue
+        wanted = {"int": int, "float": float, "bool": bool}.get(type_name, str)
+        if type(data[name]) is not wanted:
+            raise MalformedReferenceError(f"malformed {what}: {name} must be {wanted.__name__}")
+    return data
 
 
 def canonical_json(fields: Mapping[str, Any]) -> bytes:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from {{ cookiecutter.package_name }}.handoff import RunScope, default_store
-from {{ cookiecutter.package_name }}.handoff.s3 import S3Store
+from airflow_model_handoff import RunScope, default_store
+from airflow_model_handoff.s3 import S3Store
 
 from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
@@ -30,15 +30,29 @@ SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
 # The objects live in the server, not in this machine's page cache: one kind of load. Outside a task too.
 LOAD_CACHES = (None,)
 SCRIPT_LOADS = True
+DEFAULT_SIZES = "1,64,256"
 
 
 @contextmanager
 def storage() -> Iterator[str]:
     """The configured connection, or a local S3 server for the whole run (its memory is not the phases')."""
-    from scripts.local_s3 import s3_connection
+    from airflow_model_handoff.local.s3 import s3_connection
 
-    with s3_connection(default_store().bucket) as where:
-        yield f"bucket {default_store().bucket} via {where}"
+    store = default_store()
+    with s3_connection(store.bucket, store.conn_id) as where:
+        yield f"bucket {store.bucket} via {where}"
+
+
+def skip_reason(size_mb: float) -> str | None:
+    """Every size can be stored here."""
+    return None
+
+
+def run_phase(args: dict) -> None:
+    """Run the phase in this process, as a task's code runs in its task process."""
+    from .phase import measure_and_write
+
+    measure_and_write(**args)
 
 
 def open_store() -> S3Store:

@@ -19,7 +19,6 @@ import binascii
 import io
 import json
 import logging
-import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +39,8 @@ INDEX_NAME = "index"
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PREFIX = "handoff"
+
 
 def read_variable_in_task(key: str) -> str | None:
     from airflow.sdk import Variable
@@ -59,7 +60,7 @@ class VariablesStore(ArtifactStore):
         super().__init__(settings)
         # Inside a task the Task SDK reads Variables; outside one (the command line) the REST API does.
         self.read_variable = read_variable or read_variable_in_task
-        self.prefix = (prefix or os.environ.get("HANDOFF_VARIABLES_PREFIX") or "handoff").strip("/")
+        self.prefix = (prefix or DEFAULT_PREFIX).strip("/")
         self.max_bytes = env_int("HANDOFF_VARIABLES_MAX_BYTES", DEFAULT_MAX_BYTES)
 
     def uri_for(self, key: str) -> str:
@@ -70,7 +71,7 @@ class VariablesStore(ArtifactStore):
         if len(variable_key) > MAX_VARIABLE_KEY_CHARS:
             raise MisconfiguredError(
                 f"Variable key {variable_key!r} is longer than Airflow's {MAX_VARIABLE_KEY_CHARS} characters: "
-                "shorten HANDOFF_VARIABLES_PREFIX or the artifact name"
+                "shorten the prefix of HANDOFF_STORAGE (variables://prefix) or the artifact name"
             )
         return variable_key
 

@@ -20,11 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.handoff import default_store
+from airflow_model_handoff import default_store
 
-from . import {{ cookiecutter.storage_backend }} as backend
+from .backends import current_backend
 from .report import METHODS
 from .runs import count_from_env, prepare_load, run_phase, sizes_from_env
+
+backend = current_backend()  # the configured store's (HANDOFF_STORAGE)
 
 PHASES = ("save", "load")
 

@@ -22,18 +22,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from airflow.sdk import DAG, Variable, task
 
-# Absolute imports: DagBag loads this file as a top-level module. The project's package is imported where used,
-# which keeps the import order the same whatever the package is called.
-from benchmarks.workload import MIB, arrays_of, as_bytes, layout
+# Absolute imports: DagBag loads this file as a top-level module.
+from airflow_model_handoff.benchmark.workload import MIB, arrays_of, as_bytes, layout
 
 if TYPE_CHECKING:
-    from {{ cookiecutter.package_name }}.handoff.variables import VariablesStore
+    from airflow_model_handoff.variables import VariablesStore
 
 NAME = "variables"
 DAG_ID = "handoff_benchmark"
 # Variables live in the metadata DB and are reachable from inside a task only: one kind of load, in a task.
 LOAD_CACHES = (None,)
 SCRIPT_LOADS = False
+# The store refuses models over HANDOFF_VARIABLES_MAX_BYTES (48 KiB by default): larger sizes are skipped.
+DEFAULT_SIZES = "0.01,0.04"
 RAW_KEY = f"{DAG_ID}/raw/trained_model"
 # Room for joblib's framing around the arrays, so a model under the limit also serialises under it.
 SERIALISATION_MARGIN = 4096
@@ -61,7 +62,7 @@ def skip_reason(size_mb: float) -> str | None:
     return None
 
 
-def run_in_task(args: dict) -> None:
+def run_phase(args: dict) -> None:
     """Run the phase as the benchmark DAG's task, in this process."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
@@ -78,7 +79,7 @@ with DAG(DAG_ID, schedule=None, default_args={"owner": "benchmark", "retries": 0
 
     @task
     def phase(**context: Any) -> None:
-        from benchmarks.phase import measure_and_write
+        from airflow_model_handoff.benchmark.phase import measure_and_write
 
         measure_and_write(**context["dag_run"].conf)
 
@@ -86,7 +87,7 @@ with DAG(DAG_ID, schedule=None, default_args={"owner": "benchmark", "retries": 0
 
 
 def open_store() -> VariablesStore:
-    from {{ cookiecutter.package_name }}.handoff import default_store
+    from airflow_model_handoff import default_store
 
     return default_store()
 

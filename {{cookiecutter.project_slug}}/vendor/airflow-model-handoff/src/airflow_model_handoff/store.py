@@ -153,21 +153,22 @@ class Skipped:
 
 
 @dataclass(frozen=True)
-class PendingUpload:
-    """An upload that was started and never completed or aborted (an S3 multipart upload): its parts cost storage."""
+class UnfinishedWrite:
+    """A write a killed save left behind, invisible at its key but costing storage (an S3 multipart upload): ``handle``
+    is what the backend needs to discard it."""
 
     key: str
-    upload_id: str
-    initiated: datetime
+    handle: str
+    started: datetime
 
 
 @dataclass(frozen=True)
 class Inventory:
-    """What ``inventory`` found: the runs retention may delete, what it must leave alone and why, pending uploads."""
+    """What ``inventory`` found: the runs retention may delete, what it must leave alone and why, unfinished writes."""
 
     runs: tuple[StoredRun, ...]
     skipped: tuple[Skipped, ...] = ()
-    uploads: tuple[PendingUpload, ...] = ()
+    unfinished: tuple[UnfinishedWrite, ...] = ()
 
 
 def refuse_other_run(ref: ArtifactRef) -> None:
@@ -257,6 +258,12 @@ class ArtifactStore(ABC):
                 "so no task could load it: add it there or save in an allowed format"
             )
 
+    def preflight(self) -> None:
+        """Every check this store can make before its first save, without a network request: it can sign models
+        and results (``save_artifact``'s JSON); a backend adds its own (a root that exists, a private spool)."""
+        for fmt in dict.fromkeys((self.settings.format, "json")):
+            self.check_can_sign(fmt)
+
     def key_from_uri(self, uri: str) -> str:
         """The key inside this store that ``uri`` names; refuses any other store, root or bucket."""
         prefix = self.uri_for("")
@@ -288,9 +295,9 @@ class ArtifactStore(ABC):
     def delete(self, keys: Sequence[str]) -> tuple[Skipped, ...]:
         """Remove the given artifacts (keys from ``inventory``); return those left alone because they changed."""
 
-    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
-        """Abort pending uploads from ``inventory``; only a store that lists some implements this."""
-        raise NotImplementedError(f"{type(self).__name__} lists no pending uploads, so it cannot abort any")
+    def discard_unfinished(self, uploads: Sequence[UnfinishedWrite]) -> None:
+        """Discard unfinished writes from ``inventory``; only a store that lists some implements this."""
+        raise NotImplementedError(f"{type(self).__name__} lists no unfinished writes, so it cannot discard any")
 
     def too_large_message(self, size: int) -> str:
         return f"the artifact is {size} bytes, over this store's limit of {self.max_bytes} bytes; nothing was stored"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .errors import GateNotPassedError, MalformedReferenceError, MisconfiguredError
 from .reference import ArtifactRef
-from .signing import check_signature, signature_for
+from .signing import check_signature, signature_for, signed_record_fields
 
 MIN_ACCURACY_VARIABLE = "MODEL_MIN_ACCURACY"
 DEFAULT_MIN_ACCURACY = 0.9
@@ -82,23 +82,7 @@ class Evaluation:
         """Validate and build an evaluation; any deviation from its exact shape raises ``MalformedReferenceError``."""
         if isinstance(data, cls):
             return data
-        if not isinstance(data, dict):
-            raise MalformedReferenceError(f"an evaluation must be a dict, got {type(data).__name__}")
-        data = {"signature": None, **data}
-        expected = {f.name: f.type for f in fields(cls)}
-        missing, extra = expected.keys() - data.keys(), data.keys() - expected.keys()
-        if missing or extra:
-            raise MalformedReferenceError(
-                f"malformed evaluation: missing {sorted(missing)}, unexpected {sorted(extra)}"
-            )
-        kinds = {"float": (float,), "bool": (bool,)}
-        for name, type_name in expected.items():
-            value = data[name]
-            if name == "signature" and value is None:
-                continue
-            wanted = kinds.get(type_name, (str,))
-            if type(value) not in wanted:  # JSON gives a whole float back as an int: a signed one never is
-                raise MalformedReferenceError(f"malformed evaluation: {name} must be {wanted[0].__name__}")
+        data = signed_record_fields(cls, data, "evaluation")
         if not all(math.isfinite(data[name]) for name in ("value", "threshold")):
             raise MalformedReferenceError("malformed evaluation: value and threshold must be finite numbers")
         return cls(**data)

@@ -65,27 +65,3 @@ def env_int(name: str, default: int) -> int:
     if value <= 0:
         raise MisconfiguredError(f"{name}={raw!r} must be a positive integer")
     return value
-
-
-def check_handoff_settings() -> None:
-    """Check every HANDOFF_* setting the project's backend reads, as its tasks will: raise MisconfiguredError naming
-    the first bad one. The scripts call it before Airflow starts, so that a typo fails at once, not in the first task
-    that saves a model. Makes no network request (a local S3 server may not be up yet).
-
-    The checks are the store's own: those it makes when it is created, and those it makes before it writes.
-    """
-    from . import default_store  # here, not at the top: the store imports this module
-    from .evaluation import min_accuracy_floor
-
-    min_accuracy_floor()  # the quality gate's floor, MODEL_MIN_ACCURACY
-    store = default_store()
-    for fmt in dict.fromkeys((store.settings.format, "json")):  # models, and results (save_artifact's default)
-        store.check_can_sign(fmt)
-{%- if cookiecutter.storage_backend == "shared_fs" %}
-    store.check_root()
-{%- endif %}
-{%- if cookiecutter.storage_backend in ("shared_fs", "s3") %}
-    # The directory of the private copies that loads deserialise: made 0700 if missing; a link, or one another user
-    # can write to, is refused.
-    store.spool_dir  # noqa: B018
-{%- endif %}

@@ -1,4 +1,5 @@
-"""A local S3 server over real HTTP (moto's server in its own process), for runs, tests and the benchmark."""
+"""A local S3 server over real HTTP (moto's server in its own process, `pip install moto[server]`), for runs, tests
+and the benchmark."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 
 import boto3
 
-from scripts.ports import free_port, wait_until_listening
+from .ports import free_port, wait_until_listening
 
 # Dummy credentials: the local server accepts any.
 ACCESS_KEY, SECRET_KEY, REGION = "local", "local-secret", "us-east-1"
@@ -76,9 +77,8 @@ def local_s3_server(bucket: str, port: int | None = None, timeout: float = 30.0)
 
 
 @contextmanager
-def s3_connection(bucket: str) -> Iterator[str]:
-    """Use the configured Airflow connection if there is one, else a local server for the duration."""
-    conn_id = os.environ.get("HANDOFF_AWS_CONN_ID", "aws_default")
+def s3_connection(bucket: str, conn_id: str) -> Iterator[str]:
+    """Use the Airflow connection ``conn_id`` if it is configured, else a local server for the duration."""
     env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
     if os.environ.get(env_name):
         yield "configured connection " + conn_id

@@ -1,7 +1,7 @@
 """``s3``: artifacts in S3-compatible object storage (AWS S3, MinIO, a local test server).
 
-Credentials and endpoint come from an Airflow connection (``HANDOFF_AWS_CONN_ID``,
-default ``aws_default``; put ``endpoint_url`` in its extras for MinIO), never
+The store is ``HANDOFF_STORAGE=s3://[conn_id@]bucket/prefix``. Credentials and endpoint come from that Airflow
+connection (else ``HANDOFF_STORAGE_CONN_ID``, else ``aws_default``; put ``endpoint_url`` in its extras for MinIO), never
 from code. Saving serialises to a local spool file while hashing, then uploads
 it with boto3's transfer manager (multipart, concurrent, memory bounded by
 chunk size x concurrency). S3 makes an object visible only when the upload
@@ -37,11 +37,11 @@ from .keys import parse_key
 from .reference import ArtifactRef
 from .settings import HandoffSettings, env_int
 from .spool import configured_spool_dir, spool_file
-from .store import ArtifactStore, Inventory, PendingUpload, Skipped, StoredRun, verify
+from .store import ArtifactStore, Inventory, Skipped, StoredRun, UnfinishedWrite, verify
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUCKET = "{{ cookiecutter.s3_bucket }}"
+DEFAULT_CONN_ID = "aws_default"  # the Amazon provider's
 MIB = 1024 * 1024
 FOREIGN = "a foreign name: not a key this store makes"
 SSE_MODES = ("AES256", "aws:kms")
@@ -67,15 +67,15 @@ POLICY_ACTIONS = {
 class S3Store(ArtifactStore):
     def __init__(
         self,
-        bucket: str | None = None,
-        prefix: str | None = None,
+        bucket: str,
+        prefix: str = "",
         conn_id: str | None = None,
         settings: HandoffSettings | None = None,
     ) -> None:
         super().__init__(settings)
-        self.bucket = checked_bucket(bucket or os.environ.get("HANDOFF_S3_BUCKET") or DEFAULT_BUCKET)
-        self.prefix = checked_prefix(prefix if prefix is not None else os.environ.get("HANDOFF_S3_PREFIX", "handoff"))
-        self.conn_id = conn_id or os.environ.get("HANDOFF_AWS_CONN_ID") or "aws_default"
+        self.bucket = checked_bucket(bucket)
+        self.prefix = checked_prefix(prefix)
+        self.conn_id = conn_id or DEFAULT_CONN_ID
         self.chunk_bytes = env_int("HANDOFF_S3_CHUNK_MB", 16) * MIB
         self.max_concurrency = env_int("HANDOFF_S3_MAX_CONCURRENCY", 4)
         self.owner_args = bucket_owner_args()
@@ -105,6 +105,12 @@ class S3Store(ArtifactStore):
     def spool_dir(self) -> Path:
         """The private directory for spool files (``HANDOFF_SPOOL_DIR``), created on first use."""
         return configured_spool_dir()
+
+    def preflight(self) -> None:
+        """Also: the directory of the spool files is private (made 0700 if missing; a link, or one another user can
+        write to, is refused)."""
+        super().preflight()
+        self.spool_dir  # noqa: B018
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -148,8 +154,8 @@ class S3Store(ArtifactStore):
         """The runs under ``<prefix>/`` whose keys match the grammar, the rest as skipped, and pending uploads."""
         if not self.prefix:
             raise MisconfiguredError(
-                f"retention needs a prefix (HANDOFF_S3_PREFIX): without one it would list the whole bucket "
-                f"{self.bucket!r}, which is not this store's to clean"
+                "retention needs a prefix (HANDOFF_STORAGE=s3://bucket/prefix): without one it would list the whole "
+                f"bucket {self.bucket!r}, which is not this store's to clean"
             )
         base = self.object_key("")
         by_run: dict[tuple[str, str], list[dict]] = {}
@@ -159,13 +165,13 @@ class S3Store(ArtifactStore):
                 skipped.append(Skipped(self._uri(obj["Key"]), FOREIGN))
             else:
                 by_run.setdefault((parts.dag, parts.run), []).append(obj)
-        uploads: list[PendingUpload] = []
+        uploads: list[UnfinishedWrite] = []
         for upload in self._list("list_multipart_uploads", "Uploads", base):
             key = upload["Key"][len(base) :]
             if parse_key(key, self.key_component_chars) is None:
                 skipped.append(Skipped(self._uri(upload["Key"]), f"an incomplete upload of {FOREIGN}"))
             else:
-                uploads.append(PendingUpload(key, upload["UploadId"], upload["Initiated"]))
+                uploads.append(UnfinishedWrite(key, upload["UploadId"], upload["Initiated"]))
         runs = tuple(
             StoredRun(dag, run, max(o["LastModified"] for o in objects), tuple(o["Key"][len(base) :] for o in objects))
             for (dag, run), objects in sorted(by_run.items())
@@ -199,7 +205,7 @@ class S3Store(ArtifactStore):
             raise HandoffError(f"S3 did not delete {len(failed)} objects: {'; '.join(failed)}; they are still stored")
         return ()
 
-    def abort_uploads(self, uploads: Sequence[PendingUpload]) -> None:
+    def discard_unfinished(self, uploads: Sequence[UnfinishedWrite]) -> None:
         from botocore.exceptions import ClientError
 
         for upload in uploads:
@@ -208,7 +214,7 @@ class S3Store(ArtifactStore):
                     self.client.abort_multipart_upload(
                         Bucket=self.bucket,
                         Key=self.object_key(upload.key),
-                        UploadId=upload.upload_id,
+                        UploadId=upload.handle,
                         **self.owner_args,
                     )
                 except ClientError as exc:
@@ -247,7 +253,7 @@ class S3Store(ArtifactStore):
         )
         if code == "NoSuchBucket":
             raise MisconfiguredError(
-                f"bucket {self.bucket!r} does not exist: create it or set HANDOFF_S3_BUCKET "
+                f"bucket {self.bucket!r} does not exist: create it or name another in HANDOFF_STORAGE "
                 f"(connection {self.conn_id!r})"
             ) from None
         if code in ("404", "NoSuchKey", "NotFound"):
@@ -274,8 +280,8 @@ def checked_bucket(name: str) -> str:
     """``name``, if S3 can address a bucket by it (botocore refuses any other name before sending a request)."""
     if not BUCKET_NAME_RE.fullmatch(name):
         raise MisconfiguredError(
-            f"HANDOFF_S3_BUCKET={name!r} is not a bucket name: 3-63 lowercase letters, digits, '.' and '-' "
-            "(the bucket alone: no s3:// and no path, which go in HANDOFF_S3_PREFIX)"
+            f"{name!r} (HANDOFF_STORAGE's bucket) is not a bucket name S3 can address: 3-255 letters, digits, '.', "
+            "'-' and '_' (buckets made today: 3-63 lowercase letters, digits, '.' and '-')"
         )
     return name
 
@@ -286,7 +292,8 @@ def checked_prefix(prefix: str) -> str:
     stripped = prefix.strip("/")
     if stripped and any(part in ("", ".", "..") for part in stripped.split("/")):
         raise MisconfiguredError(
-            f"HANDOFF_S3_PREFIX={prefix!r} holds an empty, '.' or '..' part: use names separated by '/' (e.g. handoff)"
+            f"the prefix {prefix!r} of HANDOFF_STORAGE holds an empty, '.' or '..' part: use names separated by '/' "
+            "(e.g. handoff)"
         )
     return stripped
 
