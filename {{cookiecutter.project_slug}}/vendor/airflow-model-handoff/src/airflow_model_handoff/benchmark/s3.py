@@ -23,6 +23,7 @@ import numpy as np
 from airflow_model_handoff import RunScope, default_store
 from airflow_model_handoff.s3 import S3Store
 
+from .backends import every_size_fits, run_in_this_process
 from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
 NAME = "s3"
@@ -31,6 +32,7 @@ SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
 LOAD_CACHES = (None,)
 SCRIPT_LOADS = True
 DEFAULT_SIZES = "1,64,256"
+skip_reason, run_phase = every_size_fits, run_in_this_process
 
 
 @contextmanager
@@ -41,18 +43,6 @@ def storage() -> Iterator[str]:
     store = default_store()
     with s3_connection(store.bucket, store.conn_id) as where:
         yield f"bucket {store.bucket} via {where}"
-
-
-def skip_reason(size_mb: float) -> str | None:
-    """Every size can be stored here."""
-    return None
-
-
-def run_phase(args: dict) -> None:
-    """Run the phase in this process, as a task's code runs in its task process."""
-    from .phase import measure_and_write
-
-    measure_and_write(**args)
 
 
 def open_store() -> S3Store:

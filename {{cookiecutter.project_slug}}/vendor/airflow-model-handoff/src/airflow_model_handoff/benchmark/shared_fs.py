@@ -19,6 +19,7 @@ from airflow_model_handoff import RunScope, default_store
 from airflow_model_handoff.keys import artifact_key
 from airflow_model_handoff.shared_fs import SharedFsStore
 
+from .backends import every_size_fits, run_in_this_process
 from .workload import arrays_of, as_bytes, empty_arrays, layout, on_tmpfs
 
 NAME = "shared_fs"
@@ -28,6 +29,7 @@ SCOPE = RunScope("handoff_benchmark", "benchmark", "save")
 LOAD_CACHES = ("cold", "warm")
 SCRIPT_LOADS = True
 DEFAULT_SIZES = "1,64,256"
+skip_reason, run_phase = every_size_fits, run_in_this_process
 
 
 @contextmanager
@@ -35,18 +37,6 @@ def storage() -> Iterator[str]:
     store = default_store()
     store.check_root()
     yield f"directory {store.root}"
-
-
-def skip_reason(size_mb: float) -> str | None:
-    """Every size can be stored here."""
-    return None
-
-
-def run_phase(args: dict) -> None:
-    """Run the phase in this process, as a task's code runs in its task process."""
-    from .phase import measure_and_write
-
-    measure_and_write(**args)
 
 
 def open_store() -> SharedFsStore:
