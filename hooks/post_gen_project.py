@@ -15,40 +15,14 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 
 # Files that belong to one backend only; every other backend's are removed.
 BACKEND_FILES = {
-    "shared_fs": [
-        "tests/handoff/test_shared_fs.py",
-        "tests/handoff/test_retention_shared_fs.py",
-        "deploy/helm/handoff-pvc.yaml",
-        "tests/e2e/test_in_place_rewrites.py",
-    ],
-    "s3": [
-        "tests/handoff/test_s3.py",
-        "tests/handoff/test_retention_s3.py",
-        "tests/s3_relay.py",
-        "tests/e2e/dags/handoff_s3_outage.py",
-        "tests/e2e/test_s3_outage.py",
-    ],
-    "variables": [
-        f"src/{PACKAGE}/variables_teardown.py",
-        "tests/handoff/test_variables.py",
-        "tests/handoff/variables_checks_dag.py",
-        "tests/variable_keys.py",
-    ],
+    "shared_fs": ["deploy/helm/handoff-pvc.yaml"],
+    "s3": [],
+    "variables": [f"src/{PACKAGE}/variables_teardown.py", "tests/variable_keys.py"],
 }
 # Keys cookiecutter adds to the saved answers that describe how and where it ran, not the project. cruft keeps the
 # template and its commit in .cruft.json; here they would make a project baked with cookiecutter differ from the
 # same project baked with cruft, and `cruft update` would stumble on the difference.
 MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout", "_template", "_commit")
-# Files that only some backends use.
-NOT_FOR = {
-    # Variables can only be reached from inside a task: the store and its retention are tested through DAG runs.
-    "variables": [
-        "tests/handoff/test_retention.py",
-        "tests/handoff/test_store_contract.py",
-        # Variables are loaded into memory: no spool files.
-        "tests/handoff/test_spool.py",
-    ],
-}
 
 
 def remove(path: str) -> None:
@@ -64,8 +38,6 @@ def main() -> int:
         if backend != BACKEND:
             for path in files:
                 remove(path)
-    for path in NOT_FOR.get(BACKEND, []):
-        remove(path)
     answers_file = Path(".cookiecutter.json")
     answers = {k: v for k, v in json.loads(answers_file.read_text()).items() if k not in MACHINE_KEYS}
     answers_file.write_text(json.dumps(answers, indent=2) + "\n")
@@ -79,7 +51,7 @@ def main() -> int:
         "  make setup   # virtualenv with pinned dependencies, Airflow initialised (about 1 minute)\n"
         "  make run     # train, evaluate, promote and score once through a real scheduler (under a minute)\n"
         "  make stack   # Airflow's UI and REST API on http://localhost:8080\n"
-        "  make test    # the project's tests (5 to 8 minutes on 2 cores)\n"
+        "  make test    # the project's tests (about 2 minutes on 2 cores)\n"
     )
     return 0
 

@@ -8,6 +8,10 @@ import pytest
 
 from .helpers import REPO_ROOT, Bake
 
+# The handoff library's own suite: it runs inside a generated project, with that project's interpreter and store
+# (tests/test_library.py), not in the template's environment.
+collect_ignore = ["library"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point pytest-cookies at this template whatever directory pytest was started from."""

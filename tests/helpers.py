@@ -10,9 +10,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+
+from cookiecutter.main import cookiecutter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("shared_fs", "s3", "variables")
@@ -101,7 +104,8 @@ def project_helper(project: Path, name: str, folder: str = "scripts") -> ModuleT
 def image_install_set(project: Path) -> dict[str, str]:
     """What the baked project's Docker image installs, as {distribution: version}: the list the Dockerfile installs
     (scripts/image_requirements.py), resolved by uv with the lock's pins as constraints (as the Dockerfile makes
-    them), for the image's Python on Linux. Asks the package index, as `make setup` does; once per project (callers must not change the result)."""
+    them), for the image's Python on Linux. Asks the package index, as `make setup` does; once per project (callers
+    must not change the result)."""
     listed = subprocess.run(
         [sys.executable, "scripts/image_requirements.py"], cwd=project, capture_output=True, text=True, check=True
     )
@@ -128,3 +132,57 @@ def lock_pins(project: Path) -> dict[str, str]:
     """requirements.lock of a baked project as {distribution: version}."""
     lines = (project / "requirements.lock").read_text().splitlines()
     return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
+
+
+# Settings of the make (and venv) that started pytest must not leak into the project's make.
+LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
+TAIL_LINES = 60
+
+
+def clean_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without what would leak into a project's make, plus ``variables``."""
+    return {key: value for key, value in os.environ.items() if key not in LEAKY_ENV} | variables
+
+
+def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
+    """Run `make <target>` in the project; return its exit status, combined output and duration."""
+    env = clean_environment(**variables)
+    start = time.perf_counter()
+    result = subprocess.run(
+        ["make", target],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1800,
+    )
+    return result.returncode, result.stdout, time.perf_counter() - start
+
+
+def make_ok(project: Path, target: str, **variables: str) -> str:
+    status, output, seconds = make(project, target, **variables)
+    tail = "\n".join(output.splitlines()[-TAIL_LINES:])
+    assert status == 0, f"`make {target}` exited {status} after {seconds:.0f} s; last lines:\n{tail}"
+    print(f"make {target} ({project.parent.name}): {seconds:.1f} s")
+    return output
+
+
+def project_processes(project: Path) -> list[str]:
+    """Live processes started from the project (its interpreter, working directory or Airflow home)."""
+    return project_helper(project, "processes").processes_using(project)
+
+
+def fresh_folder(folder: Path) -> Path:
+    """``folder``, empty: whatever an earlier test left there is removed."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def bake_into(folder: Path, backend: str) -> Path:
+    """A fresh bake of ``backend`` in ``folder`` (whatever an earlier test left there is removed first)."""
+    cookiecutter(
+        str(REPO_ROOT), no_input=True, output_dir=str(fresh_folder(folder)), extra_context={"storage_backend": backend}
+    )
+    return folder / "model-pipeline"

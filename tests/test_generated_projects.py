@@ -12,65 +12,41 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
 from .browser import check_airflow_ui, require_chromium
-from .helpers import BACKENDS, REPO_ROOT, commit_all, cruft, cruft_create, git, project_helper, template_repository
+from .helpers import (
+    BACKENDS,
+    REPO_ROOT,
+    bake_into,
+    commit_all,
+    cruft,
+    cruft_create,
+    fresh_folder,
+    git,
+    make,
+    make_ok,
+    project_helper,
+    project_processes,
+    template_repository,
+)
 
 TARGETS = ("lint", "test", "bench")  # after setup, run and the example DAG; then stack, run (on the stack), stack-down
-TAIL_LINES = 60
-# Settings of the make (and venv) that started pytest must not leak into the project's make.
-LEAKY_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VIRTUAL_ENV")
 # Outside /tmp: the project's Celery tests give each worker an empty private /tmp.
 BAKE_DIR = REPO_ROOT / "build" / "slow-tests"
-SOAK_DIR = REPO_ROOT / "build" / "soak-tests"
 UI_DIR = REPO_ROOT / "build" / "ui-test"
 # The browser test's screenshots, kept as test artifacts.
 SCREENSHOT_DIR = REPO_ROOT / "build" / "artifacts" / "ui"
-# The soak (`make soak`: 60 runs through the scheduler) for variables and one backend that stores files.
-SOAK_BACKENDS = ("variables", "shared_fs")
 # `make bench` once, small: it must work, not measure (the full run is `make bench` itself, see docs/benchmarks.md).
 # variables only takes models under its limit (48 KiB by default).
 BENCH_ENV = {"BENCH_REPEATS": "1", "BENCH_PARSE_RUNS": "1"}
 BENCH_SIZE_MB = {"shared_fs": 1, "s3": 1, "variables": 0.01}
 BENCH_RECORD_KEYS = {"backend", "method", "phase", "model_mb", "seconds", "peak_rss_mb", "baseline_rss_mb", "spool_mb"}
 METHODS = ("handoff", "naive", "raw")
-
-
-def make(project: Path, target: str, **variables: str) -> tuple[int, str, float]:
-    """Run `make <target>` in the project; return its exit status, combined output and duration."""
-    env = {key: value for key, value in os.environ.items() if key not in LEAKY_ENV}
-    env.update(variables)
-    start = time.perf_counter()
-    result = subprocess.run(
-        ["make", target],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=1800,
-    )
-    return result.returncode, result.stdout, time.perf_counter() - start
-
-
-def make_ok(project: Path, target: str, **variables: str) -> str:
-    status, output, seconds = make(project, target, **variables)
-    tail = "\n".join(output.splitlines()[-TAIL_LINES:])
-    assert status == 0, f"`make {target}` exited {status} after {seconds:.0f} s; last lines:\n{tail}"
-    print(f"make {target} ({project.parent.name}): {seconds:.1f} s")
-    return output
-
-
-def project_processes(project: Path) -> list[str]:
-    """Live processes started from the project (its interpreter, working directory or Airflow home)."""
-    return project_helper(project, "processes").processes_using(project)
 
 
 def printed_login(stack_output: str) -> tuple[str, str, str]:
@@ -84,21 +60,6 @@ def own_ports(project: Path) -> dict[str, str]:
     """Ports of the test's own for the project's make targets: the backends' tests run side by side."""
     free_port = project_helper(project, "ports", folder=f"{LIBRARY}/local").free_port
     return {name: str(free_port()) for name in ("API_PORT", "LOG_PORT", "TRIGGER_LOG_PORT", "S3_PORT")}
-
-
-def fresh_folder(folder: Path) -> Path:
-    """``folder``, empty: whatever an earlier test left there is removed."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder
-
-
-def bake_into(folder: Path, backend: str) -> Path:
-    """A fresh bake of ``backend`` in ``folder`` (whatever an earlier test left there is removed first)."""
-    cookiecutter(
-        str(REPO_ROOT), no_input=True, output_dir=str(fresh_folder(folder)), extra_context={"storage_backend": backend}
-    )
-    return folder / "model-pipeline"
 
 
 # The README's example of a DAG of your own, and where the README says to put it.
@@ -147,20 +108,6 @@ def check_bench_profile(project: Path, backend: str) -> None:
     sections = re.findall(r"^(\w+ (?:save|load)): .*\n((?: +\d+\.\d{3} s  \S.*\n?)*)", output, re.MULTILINE)
     assert [header for header, _ in sections] == [f"{m} {phase}" for m in METHODS for phase in ("save", "load")], output
     assert all(len(functions.splitlines()) == 3 for _, functions in sections), output
-
-
-# Defined first so that xdist starts the two soaks, the longest tests, as soon as workers are free.
-@pytest.mark.slow
-@pytest.mark.soak
-@pytest.mark.parametrize("backend", SOAK_BACKENDS)
-def test_project_survives_the_soak(backend: str) -> None:
-    """`make soak`: 10 concurrent and 50 sequential runs, no cross-run mismatch, storage left as the policy says."""
-    project = bake_into(SOAK_DIR / backend, backend)
-    make_ok(project, "setup")
-    output = make_ok(project, "soak")
-    assert "3 passed" in output and "soak: 10 concurrent runs in" in output
-    print("\n".join(line for line in output.splitlines() if line.startswith("soak: ")))
-    assert project_processes(project) == [], "the soak's stack left processes behind"
 
 
 @pytest.mark.slow

@@ -12,16 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-{%- if cookiecutter.storage_backend == "s3" %}
-from airflow_model_handoff.s3 import S3Store
-{%- endif %}
 from airflow_model_handoff.signing import (
     SIGNING_KEY_VARIABLE,
     new_signing_key,
 )
-{%- if cookiecutter.storage_backend == "s3" %}
-from airflow_model_handoff.storage import configured_location
-{%- endif %}
 
 PROJECT = Path(__file__).resolve().parents[1]
 {%- if cookiecutter.storage_backend == "s3" %}
@@ -62,37 +56,6 @@ def handoff_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("HANDOFF_STORAGE", root.as_uri())
     return root
-
-
-class Backdoor:
-    """Reads and overwrites stored bytes behind the library's back, as an attacker with write access could."""
-
-    def path(self, ref: dict) -> Path:
-        from airflow_model_handoff import default_store
-
-        store = default_store()
-        return store.path_for(store.key_from_uri(ref["uri"]))
-
-    def read(self, ref: dict) -> bytes:
-        return self.path(ref).read_bytes()
-
-    def write(self, ref: dict, data: bytes) -> None:
-        path = self.path(ref)
-        path.chmod(0o600)
-        path.write_bytes(data)
-
-    def write_in_place(self, ref: dict, data: bytes) -> None:
-        """Overwrite the stored file's bytes from its start (``pwrite``): same inode, no rename, no truncation."""
-        fd = os.open(self.path(ref), os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, 0)
-        finally:
-            os.close(fd)
-
-
-@pytest.fixture
-def backdoor() -> Backdoor:
-    return Backdoor()
 {%- elif cookiecutter.storage_backend == "s3" %}
 
 
@@ -106,43 +69,10 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-def s3_store(**changes: str) -> S3Store:
-    """The store HANDOFF_STORAGE names, with another ``bucket``, ``prefix`` or ``conn_id``."""
-    location = configured_location()
-    return S3Store(**{"bucket": location.container, "prefix": location.path, "conn_id": location.conn_id} | changes)
-
-
 @pytest.fixture(autouse=True)
 def s3_prefix(s3_endpoint: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test writes under its own prefix of the bucket."""
     prefix = f"test/{request.node.name}"
     monkeypatch.setenv("HANDOFF_STORAGE", f"s3://{BUCKET}/{prefix}")
     return prefix
-
-
-class Backdoor:
-    """Reads and overwrites stored objects behind the library's back, as an attacker with write access could."""
-
-    def locate(self, ref: dict) -> tuple:
-        from airflow_model_handoff import default_store
-
-        store = default_store()
-        return store, store.object_key(store.key_from_uri(ref["uri"]))
-
-    def read(self, ref: dict) -> bytes:
-        store, key = self.locate(ref)
-        return store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-
-    def write(self, ref: dict, data: bytes) -> None:
-        store, key = self.locate(ref)
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
-
-    def write_in_place(self, ref: dict, data: bytes) -> None:
-        """S3 cannot change an object in place: a new object replaces it at the key."""
-        self.write(ref, data)
-
-
-@pytest.fixture
-def backdoor() -> Backdoor:
-    return Backdoor()
 {%- endif %}
