@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sys
 
-from model_pipeline.airflow_api import AirflowApi
+from airflow_model_handoff.airflow_api import AirflowApi
+
+# The library under the project's name: what DAGs written before the library had its own still import.
 from model_pipeline.handoff import load_model
 
 MAIN = "train_and_score"
