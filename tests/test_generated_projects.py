@@ -257,11 +257,13 @@ def check_rest_client_run(project: Path, backend: str, stack_output: str, ports:
     outside Airflow (s3: with the connection line `make stack` printed for such commands)."""
     url, username, password = printed_login(stack_output)
     env = {**os.environ, **ports}
+    # Outside make, the store is named as .env.example names it.
+    env["HANDOFF_STORAGE"] = {"shared_fs": (project / ".data" / "models").as_uri(), "s3": "s3://models/handoff"}.get(
+        backend, "variables://handoff"
+    )
     if backend == "s3":
         connection = stack_output.split("export AIRFLOW_CONN_AWS_DEFAULT='")[1].split("'\n")[0]
         env["AIRFLOW_CONN_AWS_DEFAULT"] = connection
-    elif backend == "shared_fs":
-        env["HANDOFF_ROOT"] = str(project / ".data" / "models")
     script = REPO_ROOT / "tests" / "rest_trigger.py"
     client = subprocess.run(
         [str(project / ".venv/bin/python"), str(script), url, username, password, "3", backend],
