@@ -254,13 +254,10 @@ def check_stack(project: Path, backend: str, ports: dict[str, str]) -> None:
 def check_rest_client_run(project: Path, backend: str, stack_output: str, ports: dict[str, str]) -> None:
     """A run triggered through the REST API by an outside client (tests/rest_trigger.py, with the project's own API
     client) with the login `make stack` printed: it succeeds, its consumer verified the model, and the model loads
-    outside Airflow (s3: with the connection line `make stack` printed for such commands)."""
+    outside Airflow and make, through the project's `handoff` package and its defaults (s3: with the connection line
+    `make stack` printed for such commands)."""
     url, username, password = printed_login(stack_output)
     env = {**os.environ, **ports}
-    # Outside make, the store is named as .env.example names it.
-    env["HANDOFF_STORAGE"] = {"shared_fs": (project / ".data" / "models").as_uri(), "s3": "s3://models/handoff"}.get(
-        backend, "variables://handoff"
-    )
     if backend == "s3":
         connection = stack_output.split("export AIRFLOW_CONN_AWS_DEFAULT='")[1].split("'\n")[0]
         env["AIRFLOW_CONN_AWS_DEFAULT"] = connection
